@@ -1,0 +1,164 @@
+"""Drive 2 gunicorn workers on PostgreSQL with client threads completing one-click self-evaluations
+through the JSON API, each request with its own member's bearer token."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import queue
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENTS = int(os.environ.get("BENCH_HTTP_CLIENTS", "16"))
+REQUESTS = int(os.environ.get("BENCH_HTTP_REQUESTS", "3000"))
+WARMUP = 200
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _prepare(url: str, schema: str, members: int) -> list[tuple[str, int]]:
+    """A fresh schema with the bureau seeded and a quarter open; (token, task id) per member."""
+    from sqlalchemy import create_engine, select, text
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    from bench import run
+
+    app = run.make_app(url, Path(os.environ["POINTSFLOW_INSTANCE"]))
+    with app.app_context():
+        from models.api import ApiToken
+        from models.clock import now
+        from models.process import HumanTask, TaskState
+        from webapp.extensions import db
+        from workflows import api_tokens
+
+        seeded = run.prepare(app, members)
+        run.measure_open(db.session, seeded)
+        rows = db.session.execute(select(HumanTask.id, HumanTask.assignee_id).where(
+            HumanTask.form_key == "self_evaluation", HumanTask.state == TaskState.OPEN)
+            .limit(REQUESTS + WARMUP)).all()
+        pairs, tokens = [], []
+        moment = now()
+        for task_id, user_id in rows:
+            token = api_tokens.PREFIX + secrets.token_urlsafe(24)
+            tokens.append({"user_id": user_id, "token_hash": api_tokens.digest(token), "name": "bench",
+                           "session_epoch": 0, "created_at": moment, "expires_at": moment + timedelta(days=1)})
+            pairs.append((token, task_id))
+        from sqlalchemy import insert
+
+        db.session.execute(insert(ApiToken.__table__), tokens)
+        db.session.commit()
+        db.engine.dispose()
+    return pairs
+
+
+def _worker_pids(master: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def run(url: str, members: int) -> tuple[float | None, float | None]:
+    from bench.run import log, peak_rss_mb
+
+    schema = f"pf_bench_{os.getpid()}"
+    os.environ.setdefault("POINTSFLOW_INSTANCE", "/tmp")
+    env_options = f"-c search_path={schema}"
+    os.environ["PGOPTIONS"] = env_options
+    try:
+        pairs = _prepare(url, schema, members)
+    finally:
+        os.environ.pop("PGOPTIONS", None)
+    if len(pairs) < WARMUP + 100:
+        log("not enough open tasks for the HTTP run")
+        return None, None
+    port = _free_port()
+    env = dict(os.environ, DATABASE_URL=url, PGOPTIONS=env_options, SCHEDULER="0", AUTO_DEPLOY_BPMN="0",
+               POINTSFLOW_INSTANCE=os.environ["POINTSFLOW_INSTANCE"])
+    server = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
+         "--log-level", "warning", "webapp:create_app()"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=sys.stderr)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        work: queue.Queue[tuple[str, int]] = queue.Queue()
+        for pair in pairs:
+            work.put(pair)
+        results: list[int] = []
+        lock = threading.Lock()
+
+        def client(limit: int) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            while True:
+                with lock:
+                    if len(results) >= limit:
+                        return
+                try:
+                    token, task_id = work.get_nowait()
+                except queue.Empty:
+                    return
+                body = json.dumps({"one_click": True})
+                try:
+                    conn.request("POST", f"/api/v1/tasks/{task_id}/complete", body=body,
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+                    response = conn.getresponse()
+                    response.read()
+                    status = response.status
+                except (OSError, http.client.HTTPException):
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                    status = 599
+                with lock:
+                    results.append(status)
+
+        def phase(count: int) -> float:
+            results.clear()
+            threads = [threading.Thread(target=client, args=(count,)) for _ in range(CLIENTS)]
+            t0 = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            return time.perf_counter() - t0
+
+        phase(WARMUP)
+        elapsed = phase(min(REQUESTS, len(pairs) - WARMUP))
+        ok = sum(1 for s in results if s == 200)
+        failed = len(results) - ok
+        rss = max((peak_rss_mb(p) for p in _worker_pids(server.pid)), default=float("nan"))
+        tps = ok / elapsed if elapsed else 0.0
+        log(f"HTTP: {ok} tasks completed in {elapsed:.2f} s by {CLIENTS} clients = {tps:.0f}/s "
+            f"({failed} failed: {sorted(set(results) - {200})}); worker peak RSS {rss:.0f} MB")
+        return round(tps, 1), round(rss, 1)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()

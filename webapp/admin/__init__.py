@@ -1,0 +1,1 @@
+"""The administrator's area: organisation, people, accounts, roles, roster import."""

@@ -1,0 +1,1 @@
+"""The process designer's area: versions, upload and modeller, checks, replay, deploy, compare, migrate."""

@@ -1,0 +1,1 @@
+"""The member area: self-evaluation, evidence, my scores, appeals, notifications."""

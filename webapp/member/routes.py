@@ -1,0 +1,140 @@
+"""The member's area: the self-evaluation task page (also the branch's recording for an overdue
+member), evidence files, my scores with the "why" of every point, the probationary record,
+appeals and concerns, and notifications.
+
+The views live in the modules imported at the end; this module holds the blueprint, the
+navigation entries and the small helpers the templates of this area share.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, render_template, request
+from flask_babel import format_date, format_datetime
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from webapp.nav import register
+
+bp = Blueprint("member", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/member-static")
+
+
+def when(value: str | datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
+    """A moment (datetime or ISO string, UTC) in the bureau's time zone."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return format_datetime(value, fmt)
+
+
+def day(value: str | date | None, fmt: str = "yyyy-MM-dd") -> str:
+    if not value:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value[:10])
+        except ValueError:
+            return value
+    return format_date(value, fmt)
+
+
+def pts(value: Any, signed: bool = False) -> str:
+    """Points as people write them: 2, 1.5, 0.25 (and +2 / −1 when `signed`)."""
+    if value is None or value == "":
+        return "—"
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    text = f"{abs(number):.2f}".rstrip("0").rstrip(".") or "0"
+    if signed and number != 0:
+        return ("+" if number > 0 else "−") + text
+    return ("−" if number < 0 else "") + text
+
+
+def signed(kind: str, value: Any) -> str:
+    """A claim's effect on the score: +2 for a bonus, −1 for a deduction."""
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    return pts(-number if kind == "deduction" else number, signed=True)
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return ""
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.0f} KB"
+    return f"{n / 1024 / 1024:.1f} MB"
+
+
+def safe_link(link: str | None) -> str | None:
+    """A same-site path, or None: a stored link never sends anyone elsewhere."""
+    if not link:
+        return None
+    parts = urlsplit(link)
+    if not link.startswith("/") or link.startswith("//") or link.startswith("/\\") or parts.scheme or parts.netloc:
+        return None
+    return link
+
+
+def message_of(error: Exception) -> str:
+    """A service error in the reader's language. Errors raised without a message of their own
+    carry their class's docstring, which message extraction does not see: they are worded here."""
+    from workflows import errors
+
+    own = getattr(error, "message", "")
+    generic = {
+        errors.QuarterLocked: _l("This quarter has been filed and is locked: nothing of it can change."),
+        errors.WindowClosed: _l("The period for this action is over."),
+        errors.TaskNotReady: _l("This task is no longer waiting: it was completed or withdrawn."),
+        errors.TaskTaken: _l("This task has been claimed by somebody else."),
+        errors.Conflict: _l("Somebody else changed this at the same time. Please reload and try again."),
+    }
+    for kind, text in generic.items():
+        if type(error) is kind and own == (kind.__doc__ or "").strip():
+            return str(text)
+    return _(own) if own else str(_l("Some values are not valid."))
+
+
+def abort_for(error: Exception) -> None:
+    """A refusal that is about access, not input: 403 or 404 like any other page."""
+    from workflows.errors import NotAllowed, NotFound
+
+    if isinstance(error, NotAllowed):
+        abort(403)
+    if isinstance(error, NotFound):
+        abort(404)
+
+
+def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    return render_template(template, **context), status
+
+
+@bp.context_processor
+def helpers() -> dict[str, Any]:
+    return {"when": when, "day": day, "pts": pts, "signed": signed, "size": size, "q": request.args.get("q", "")}
+
+
+def _unread(principal: Any) -> int:
+    from webapp.member.notifications import unread_count
+
+    return unread_count(principal.user_id)
+
+
+register(_l("My scores"), "member.index", "evaluation.declare", order=20)
+register(_l("Notifications"), "member.notifications", "signed_in", order=85, badge=_unread)
+
+from webapp.member import appeals, declare, files, notifications, scores  # noqa: E402,F401 - the views

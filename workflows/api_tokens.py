@@ -1,0 +1,136 @@
+"""Bearer tokens of the JSON API: issued for a username and password (with the same throttling of
+failed sign-ins as the sign-in page), verified on every API request, listed and revoked by their
+owner. A token is `pf_` + 43 random URL-safe characters; only its SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from models import audit
+from models.api import ApiToken
+from models.clock import now
+from models.people import User
+from models.permissions import Principal
+from workflows import accounts
+from workflows.errors import DomainError, NotFound, ValidationFailed
+from workflows.i18n import N_
+
+PREFIX = "pf_"
+MAX_NAME = 100
+# last_used_at is written at most this often per token: reading the inbox should not be a write each time.
+TOUCH_EVERY = timedelta(minutes=5)
+
+
+class PasswordChangeRequired(DomainError):
+    """Choose a new password on the sign-in page before using the API."""
+
+    http_status = 403
+    code = "password_change_required"
+
+
+@dataclass
+class Issued:
+    token: str  # shown once; never stored
+    record: ApiToken
+
+
+class TokenRefused(DomainError):
+    """The token is missing, unknown, expired or revoked."""
+
+    http_status = 401
+    code = "unauthorized"
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue(session: Session, username: str, password: str, *, hours: int, name: str = "", remote_addr: str = "",
+          max_failures: int = 5, window_minutes: int = 15) -> Issued:
+    """Check the password (throttled like the sign-in page) and issue a new token for `hours`."""
+    name = (name or "").strip()
+    if len(name) > MAX_NAME:
+        raise ValidationFailed(field_errors={"name": [N_("At most 100 characters.")]})
+    user = accounts.authenticate(session, username, password, remote_addr=remote_addr,
+                                 max_failures=max_failures, window_minutes=window_minutes)
+    if user.must_change_password:
+        raise PasswordChangeRequired(N_("Choose a new password on the sign-in page before using the API."))
+    token = PREFIX + secrets.token_urlsafe(32)
+    moment = now()
+    record = ApiToken(user_id=user.id, token_hash=digest(token), name=name or "API",
+                      session_epoch=user.session_epoch, created_at=moment, expires_at=moment + timedelta(hours=hours))
+    session.add(record)
+    session.flush()
+    audit.record(session, "api_token.issued", actor_user_id=user.id, object_type="api_token", object_id=record.id,
+                 data={"name": record.name, "expires_at": record.expires_at.isoformat(), "addr": remote_addr})
+    return Issued(token, record)
+
+
+def verify(session: Session, token: str) -> tuple[User, ApiToken]:
+    """The user a presented token stands for; TokenRefused when it does not (any more)."""
+    unknown = N_("The token is missing, unknown, expired or revoked.")
+    if not token or not token.startswith(PREFIX) or len(token) > 200:
+        raise TokenRefused(unknown)
+    record = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(token)))
+    moment = now()
+    if record is None:
+        raise TokenRefused(unknown)
+    if record.revoked_at is not None:
+        raise TokenRefused(N_("This token has been revoked."))
+    if record.expires_at <= moment:
+        raise TokenRefused(N_("This token has expired: request a new one."))
+    user = session.get(User, record.user_id)
+    if user is None or not user.active or user.session_epoch != record.session_epoch:
+        raise TokenRefused(N_("This token is no longer valid: request a new one."))
+    if record.last_used_at is None or moment - record.last_used_at >= TOUCH_EVERY:
+        session.execute(update(ApiToken).where(ApiToken.id == record.id).values(last_used_at=moment))
+        record.__dict__["last_used_at"] = moment
+    return user, record
+
+
+def tokens_of(session: Session, user_id: int, *, include_ended: bool = True) -> list[ApiToken]:
+    """A user's tokens, newest first (revoked and expired ones too unless told otherwise)."""
+    query = select(ApiToken).where(ApiToken.user_id == user_id)
+    if not include_ended:
+        query = query.where(ApiToken.revoked_at.is_(None), ApiToken.expires_at > now())
+    return list(session.scalars(query.order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
+
+
+def state_of(record: ApiToken, user: User | None = None, at: datetime | None = None) -> str:
+    """active | expired | revoked (a token of an older session epoch counts as revoked)."""
+    if record.revoked_at is not None or (user is not None and user.session_epoch != record.session_epoch):
+        return "revoked"
+    if record.expires_at <= (at or now()):
+        return "expired"
+    return "active"
+
+
+def revoke(session: Session, actor: Principal, token_id: int) -> ApiToken:
+    """The owner revokes one of their tokens (revoking twice changes nothing)."""
+    record = session.get(ApiToken, token_id)
+    if record is None or record.user_id != actor.user_id:
+        raise NotFound()  # another user's token does not exist, as far as this user is concerned
+    if record.revoked_at is None:
+        record.revoked_at = now()
+        audit.record(session, "api_token.revoked", actor_user_id=actor.user_id, object_type="api_token",
+                     object_id=record.id, data={"name": record.name})
+    return record
+
+
+def revoke_all(session: Session, actor: Principal) -> int:
+    """Revoke every active token of the actor; returns how many."""
+    moment = now()
+    result = session.execute(update(ApiToken).where(ApiToken.user_id == actor.user_id, ApiToken.revoked_at.is_(None))
+                             .values(revoked_at=moment))
+    count = int(result.rowcount or 0)
+    if count:
+        audit.record(session, "api_token.revoked_all", actor_user_id=actor.user_id, object_type="user",
+                     object_id=actor.user_id, data={"count": count})
+    return count
