@@ -30,6 +30,24 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(metadata=Base.metadata, session_options={"expire_on_commit": False})
 
 
+# Primary keys, years and counters are 32-bit integers on PostgreSQL: every id that comes from
+# outside (URLs, forms, JSON) is bounded by this before it reaches a query.
+MAX_ID = 2**31 - 1
+
+
+def get_by_id(session: Any, model: type[Any], raw: Any) -> Any:
+    """`session.get` for an untrusted id: None for anything that is not an id in range."""
+    if isinstance(raw, bool):
+        return None
+    try:
+        value = int(raw)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not 1 <= value <= MAX_ID:
+        return None
+    return session.get(model, value)
+
+
 def utcnow() -> datetime:
     """Now, from the process clock (injectable in tests), as an aware UTC datetime."""
     from models import clock

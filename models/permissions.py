@@ -131,6 +131,7 @@ RULES: dict[str, tuple[Grant, ...]] = {
     # Supervision reports.
     "report.submit": _anywhere(Role.MEMBER, Role.PARTY_OFFICE),
     "report.verify": _branch_roles(Role.REVIEWER, not_own=True),
+    "report.list": _branch_roles(Role.REVIEWER, Role.DISCIPLINE) + _bureau(Role.PARTY_OFFICE),
     "report.reporter_identity": _branch_roles(Role.DISCIPLINE) + _bureau(Role.PARTY_OFFICE),
     # Follow-up, annual assessment.
     "followup.manage": _bureau(Role.PARTY_OFFICE),

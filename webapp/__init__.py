@@ -13,9 +13,10 @@ from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import IntegerConverter
 
-from models.db import install_engine_hooks
+from models.db import MAX_ID, install_engine_hooks
 from webapp import config as config_module
 from webapp.extensions import babel, csrf, db, login_manager, migrate
 
@@ -46,6 +47,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         locale_selector=_select_locale,
         default_translation_directories=";".join(str(p) for p in i18n.translation_dirs()),
     )
+    app.url_map.converters["int"] = BoundedInt  # before any route is added
     _register_blueprints(app)
     _register_errors(app)
     _register_templating(app)
@@ -119,6 +121,20 @@ class LoginUser:
 
     def get_id(self) -> str:
         return f"{self._user.id}:{self._user.session_epoch}"
+
+
+class BoundedInt(IntegerConverter):
+    """`<int:...>` in every URL: ids beyond the database's 32-bit range are a 404, not a query error.
+
+    It raises NotFound itself: werkzeug's ValidationError would let a sibling rule of the same path
+    (PUT and DELETE on one URL) answer 405 instead.
+    """
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if number > MAX_ID:
+            raise NotFound()
+        return number
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -16,7 +16,7 @@ from flask_login import current_user
 
 from models import evaluation as ev
 from models import process as pr
-from models.db import db
+from models.db import db, get_by_id
 from models.org import Branch
 from models.people import Person
 from models.permissions import NOBODY, Principal, Target, can, may_ever
@@ -108,10 +108,7 @@ def check(action: str, obj: object | None = None) -> None:
 
 def load_or_404(model: type[M], ident: Any, action: str) -> M:
     """Load by primary key; 404 when missing, 403 when the rules refuse `action` on it."""
-    try:
-        obj = db.session.get(model, ident)
-    except (ValueError, TypeError, OverflowError):
-        obj = None
+    obj = get_by_id(db.session, model, ident)
     if obj is None:
         abort(404)
     check(action, obj)

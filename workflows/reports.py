@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from models import audit
 from models.catalogue import StandardKind
 from models.clock import now
+from models.db import get_by_id
 from models.evaluation import (
     Appeal,
     AppealKind,
@@ -57,10 +58,7 @@ def submit(session: Session, actor: Principal, *, subject_person_id: int, text: 
     if suggested_standard_id is not None:
         from models.catalogue import Standard
 
-        try:
-            suggested = session.get(Standard, int(suggested_standard_id))
-        except (TypeError, ValueError, OverflowError):
-            suggested = None
+        suggested = get_by_id(session, Standard, suggested_standard_id)
         if suggested is None or suggested.kind != StandardKind.DEDUCTION:
             errors["suggested_standard_id"] = [N_("Choose a deduction standard of the catalogue, or none.")]
         else:
@@ -207,13 +205,19 @@ def close_report(ctx: spiff.RunContext, data: dict[str, Any]) -> dict[str, Any]:
     return {"closed": report.id}
 
 
-def appeal(session: Session, actor: Principal, report_id: int, text: str) -> Appeal:
-    """The member appeals a report's deduction (within the window the report process keeps open)."""
-    report = session.get(SupervisionReport, report_id)
+def own_report(session: Session, actor: Principal, report_id: int) -> SupervisionReport:
+    """A report about the actor themself (the only reports one may appeal); refused before any input is read."""
+    report = get_by_id(session, SupervisionReport, report_id)
     if report is None:
         raise NotFound()
     if report.subject_person_id != actor.person_id:
         raise NotAllowed()
+    return report
+
+
+def appeal(session: Session, actor: Principal, report_id: int, text: str) -> Appeal:
+    """The member appeals a report's deduction (within the window the report process keeps open)."""
+    report = own_report(session, actor, report_id)
     text = (text or "").strip()
     if not text:
         raise ValidationFailed(field_errors={"text": [N_("Say what is wrong and why.")]})

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from models.db import MAX_ID
 from models.permissions import Principal
 from models.process import TaskState
 from workflows import annual, appeals, branch, evaluation, followups, notices, reports, runtime
@@ -22,7 +23,7 @@ from workflows.errors import NotAllowed, NotFound, TaskNotReady, TaskTaken, Vali
 from workflows.forms import FORMS
 from workflows.i18n import N_
 
-MAX_INT = 2**31 - 1
+MAX_INT = MAX_ID
 MAX_LIST = 5000  # a branch review or a notice never lists more than this
 MAX_STRING = 20000
 

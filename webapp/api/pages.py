@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, flash, g, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
@@ -43,11 +43,10 @@ def revoke(token_id: int):
     """Revoke one token: scripts using it are refused from now on."""
     principal = current_principal()
     try:
-        tx.run(db.session, api_tokens.revoke, principal, token_id if token_id <= 2**31 - 1 else 0)
+        tx.run(db.session, api_tokens.revoke, principal, token_id)
     except DomainError:
-        flash(_("This token does not exist."), "error")
-    else:
-        flash(_("The token has been revoked."), "success")
+        abort(404)  # not one of the user's tokens
+    flash(_("The token has been revoked."), "success")
     return redirect(url_for("api.pages.tokens"))
 
 

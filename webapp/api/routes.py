@@ -726,6 +726,7 @@ def report_submit():
 @guard("signed_in")
 def report_appeal(report_id: int):
     """The member appeals the deduction a substantiated report gave them."""
+    reports.own_report(db.session, me(), report_id)
     data = checked(bodies.REPORT_APPEAL)
     appeal = run(reports.appeal, me(), ident(report_id), data["text"])
     return _ok(serialize.appeal(appeal, me(), Names(db.session)), 201)

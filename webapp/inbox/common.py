@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased
 
 from models.audit import AuditEvent
 from models.clock import now
+from models.db import MAX_ID
 from models.people import Person, Role, User
 from models.permissions import Principal, Target, can
 from models.process import HumanTask, ProcessInstance, TaskState
@@ -26,7 +27,6 @@ from webapp.extensions import db
 from workflows import inbox, runtime, tx
 from workflows.errors import DomainError, NotAllowed, NotFound, TaskNotReady, TaskTaken, ValidationFailed
 
-MAX_ID = 2**31 - 1
 
 # English names of the shipped steps (the diagrams name them in Chinese, which the Chinese UI shows).
 STEP_NAMES = {

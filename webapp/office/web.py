@@ -18,6 +18,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from wtforms.fields.choices import SelectChoice
 
+from models.db import MAX_ID  # ids and years are 32-bit integers in the database
 from models.process import HumanTask, TaskState
 from webapp.authz import current_principal
 from webapp.extensions import db
@@ -51,8 +52,6 @@ def choices(pairs: Iterable[tuple[str, Any]], optgroup: str | None = None) -> li
     """Select options (WTForms wants SelectChoice objects)."""
     return [SelectChoice(str(value), str(text), optgroup=optgroup) for value, text in pairs]
 
-
-MAX_ID = 2**31 - 1  # ids and years are 32-bit integers in the database
 
 
 def optional_int(value: Any) -> int | None:

@@ -46,10 +46,7 @@ def _principal() -> Principal:
 
 def staff_scope(principal: Principal) -> set[int] | None:
     """The branches whose reports the user handles or supervises (None: all); empty: none."""
-    scopes = [visible_branch_ids(principal, a) for a in ("report.verify", "report.reporter_identity")]
-    if any(s is None for s in scopes):
-        return None
-    return set().union(*scopes)  # type: ignore[arg-type]
+    return visible_branch_ids(principal, "report.list")
 
 
 def _may_read(principal: Principal, report: SupervisionReport) -> bool:
@@ -89,7 +86,7 @@ STATUS_FILTERS = [s.value for s in ReportStatus]
 
 
 @bp.route("/branches")
-@guard(ACTION)
+@guard("report.list")
 def branch_list():
     """The reports of the branches the user works for (points group, discipline member, party office)."""
     principal = _principal()
