@@ -70,13 +70,13 @@ def test_start_review_approve_then_results(client, login, db_session, year_done)
     assert org.people["m2_a1"].name in failing and org.people["m1_a2"].name not in failing
 
 
-@pytest.mark.parametrize(("year", "status"), [("", 422), ("abc", 422), ("1999", 422), ("2025", 422)])
-def test_start_bad_years_are_refused(client, login, db_session, year_done, year, status):
+def test_start_bad_years_are_refused(client, login, db_session, year_done):
     login("office")
-    response = client.post("/annual/start", data={"year": year})
-    assert response.status_code == status
-    assert 'role="alert"' in response.get_data(as_text=True)
-    assert db_session.scalar(select(AnnualAssessment)) is None
+    for year in ("", "abc", "1999", "2025"):
+        response = client.post("/annual/start", data={"year": year})
+        assert response.status_code == 422, year
+        assert 'role="alert"' in response.get_data(as_text=True), year
+        assert db_session.scalar(select(AnnualAssessment)) is None, year
 
 
 def test_who_sees_the_annual_pages(client, login, db_session, year_done):

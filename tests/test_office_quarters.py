@@ -97,11 +97,11 @@ def test_opening_the_same_quarter_twice_is_refused(client, login, db_session, en
     assert db_session.scalar(select(func.count()).select_from(Quarter)) == 1
 
 
-@pytest.mark.parametrize("user", ["leader", "sec_a1", "rev_a1", "m1_a1", "admin"])
-def test_only_the_party_office_opens_a_quarter(client, login, engine_ready, user):
-    login(user)
-    assert client.get("/office/quarters/new").status_code == 403
-    assert client.post("/office/quarters/new", data=_form()).status_code == 403
+def test_only_the_party_office_opens_a_quarter(client, login, engine_ready):
+    for user in ("leader", "sec_a1", "rev_a1", "m1_a1", "admin"):
+        login(user)
+        assert client.get("/office/quarters/new").status_code == 403, user
+        assert client.post("/office/quarters/new", data=_form()).status_code == 403, user
 
 
 def test_quarter_pages_show_progress_to_supervisors_and_own_branch_to_branch_roles(client, login, db_session, org, clock):

@@ -145,22 +145,23 @@ BAD_REVIEWS = [
 ]
 
 
-@pytest.mark.parametrize(("overrides", "additions", "message"), BAD_REVIEWS)
-def test_review_refuses_bad_input_and_keeps_it(client, login, db_session, review, overrides, additions, message):
+def test_review_refuses_bad_input_and_keeps_it(client, login, db_session, review):
     bonus = next(s for s in review.rules.standards.values() if s.kind == "bonus" and s.honour_category is None)
-    additions = [{k: (str(bonus.id) if v == "BONUS" else v) for k, v in a.items()} for a in additions or []]
     as_user(client, login, "rev_a1")
-    data = review_data(review.claims, overrides, additions)
-    response = client.post(review.url, data=data)
-    page = text(response)
-    assert response.status_code == 422
-    assert str(escape(message)) in page
-    assert "Please correct what is marked below" in page
-    for key, value in data.items():  # everything typed comes back
-        if key != "action" and value and not key.endswith(("claim_id", "decision")) and value != "999999":
-            assert str(escape(value)) in page, key
-    assert fresh(db_session, HumanTask, review.task.id).state == TaskState.OPEN
-    assert {fresh(db_session, Claim, c.id).status for c in review.claims[:2]} == {"submitted"}
+    for case in BAD_REVIEWS:  # one review, every kind of bad input in turn (each refused as a whole)
+        overrides, additions, message = case.values
+        additions = [{k: (str(bonus.id) if v == "BONUS" else v) for k, v in a.items()} for a in additions or []]
+        data = review_data(review.claims, overrides, additions)
+        response = client.post(review.url, data=data)
+        page = text(response)
+        assert response.status_code == 422, case.id
+        assert str(escape(message)) in page, case.id
+        assert "Please correct what is marked below" in page, case.id
+        for key, value in data.items():  # everything typed comes back
+            if key != "action" and value and not key.endswith(("claim_id", "decision")) and value != "999999":
+                assert str(escape(value)) in page, (case.id, key)
+        assert fresh(db_session, HumanTask, review.task.id).state == TaskState.OPEN, case.id
+        assert {fresh(db_session, Claim, c.id).status for c in review.claims[:2]} == {"submitted"}, case.id
 
 
 def test_html_and_unicode_come_back_escaped(client, login, review):
