@@ -190,3 +190,20 @@ def test_the_profile_and_the_menu_link_to_the_token_page(client, org, login):
     login("m1_a1")
     page = client.get("/profile").get_data(as_text=True)
     assert page.count('href="/account/api-tokens"') == 2  # the menu entry and the profile's link
+
+
+def test_a_write_records_the_tokens_last_use_in_its_own_commit(api, org, db_session, clock):
+    first = api.issue("m1_a1", name="一").get_json()["token"]
+    api.issue("m1_a1", name="二")
+    user = ApiUser(api.client, first, "m1_a1")
+    second_id = next(t["id"] for t in user.get("/api/v1/auth/tokens").get_json()["items"] if t["name"] == "二")
+    clock.advance(minutes=30)
+    user.delete(f"/api/v1/auth/tokens/{second_id}", expect=200)
+    rows = dict(db_session.execute(select(ApiToken.name, ApiToken.last_used_at)
+                                   .execution_options(populate_existing=True)).all())
+    assert rows["一"] == clock.now() and rows["二"] is None
+    # A refused write commits nothing, its token's last use included.
+    clock.advance(minutes=30)
+    user.delete(f"/api/v1/auth/tokens/{second_id + 1000}", expect=404)
+    db_session.rollback()
+    assert db_session.scalar(select(ApiToken.last_used_at).where(ApiToken.name == "一")) == clock.now() - timedelta(minutes=30)

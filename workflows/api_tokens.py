@@ -10,8 +10,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session, lazyload
 
 from models import audit
 from models.api import ApiToken
@@ -78,21 +78,37 @@ def verify(session: Session, token: str) -> tuple[User, ApiToken]:
     unknown = N_("The token is missing, unknown, expired or revoked.")
     if not token or not token.startswith(PREFIX) or len(token) > 200:
         raise TokenRefused(unknown)
-    record = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(token)))
+    # One statement: the token with its user (and person, for the name); roles are read by the principal.
+    row = session.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+                          .where(ApiToken.token_hash == digest(token)).options(lazyload(User.roles))).first()
     moment = now()
-    if record is None:
+    if row is None:
         raise TokenRefused(unknown)
+    record, user = row
     if record.revoked_at is not None:
         raise TokenRefused(N_("This token has been revoked."))
     if record.expires_at <= moment:
         raise TokenRefused(N_("This token has expired: request a new one."))
-    user = session.get(User, record.user_id)
-    if user is None or not user.active or user.session_epoch != record.session_epoch:
+    if not user.active or user.session_epoch != record.session_epoch:
         raise TokenRefused(N_("This token is no longer valid: request a new one."))
     if record.last_used_at is None or moment - record.last_used_at >= TOUCH_EVERY:
+        # Written in the request's transaction: a write commits it with its own work (one commit per
+        # request); the API commits it at the end of a request that wrote nothing (`touch_pending`).
         session.execute(update(ApiToken).where(ApiToken.id == record.id).values(last_used_at=moment))
         record.__dict__["last_used_at"] = moment
+        session.info["pf_token_touched"] = True
     return user, record
+
+
+def touch_pending(session: Session) -> bool:
+    """Whether a token's last use is written in the open transaction but not committed yet."""
+    return bool(session.info.get("pf_token_touched"))
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _touch_done(session: Session) -> None:
+    session.info.pop("pf_token_touched", None)
 
 
 def tokens_of(session: Session, user_id: int, *, include_ended: bool = True) -> list[ApiToken]:

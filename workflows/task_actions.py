@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from models.db import MAX_ID
 from models.permissions import Principal
-from models.process import TaskState
+from models.process import HumanTask, TaskState
 from workflows import annual, appeals, branch, evaluation, followups, notices, reports, runtime
 from workflows.errors import NotAllowed, NotFound, TaskNotReady, TaskTaken, ValidationFailed
 from workflows.forms import FORMS
@@ -357,7 +357,9 @@ def ensure_actionable(actor: Principal, task: Any) -> None:
 
 def complete(session: Session, actor: Principal, task_id: int, data: Any) -> runtime.Completion:
     """Complete a task with untrusted data: check who may, check the shape, call the form's service."""
-    task = runtime.get_task(session, task_id)
+    task = session.get(HumanTask, task_id)  # the caller's transaction has it; the service reloads it locked
+    if task is None:
+        raise NotFound()
     action = ACTIONS.get(task.form_key)
     if action is None:
         raise NotFound(N_("This task cannot be completed through the API."))

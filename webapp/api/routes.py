@@ -93,8 +93,7 @@ def authenticate_bearer() -> None:
     scheme, _sep, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise api_tokens.TokenRefused(_("Send the token as: Authorization: Bearer <token>."))
-    user, record = api_tokens.verify(db.session, token.strip())
-    db.session.commit()  # last_used_at
+    user, record = api_tokens.verify(db.session, token.strip())  # last_used_at: committed with the request
     login_manager._update_request_context_with_user(LoginUser(user))
     g.api_token_id = record.id
 
@@ -102,6 +101,10 @@ def authenticate_bearer() -> None:
 @bp.after_request
 def api_headers(response: Any) -> Any:
     if request.blueprint == "api":
+        # A read commits the token's last use alone; a write committed it with its work (a write that
+        # failed leaves it out: nothing else it may have touched is ever committed here).
+        if request.method in ("GET", "HEAD") and api_tokens.touch_pending(db.session) and response.status_code < 500:
+            db.session.commit()
         response.headers["Cache-Control"] = "no-store"
         if response.status_code == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="pointsflow"'

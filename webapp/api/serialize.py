@@ -61,8 +61,10 @@ class Names:
             self._people.update(self.session.execute(select(Person.id, Person.name).where(Person.id.in_(wanted))).all())
         wanted = {i for i in users if i is not None and i not in self._users}
         if wanted:
-            for user in self.session.scalars(select(User).where(User.id.in_(wanted))):
-                self._users[user.id] = user.name
+            rows = self.session.execute(select(User.id, User.username, User.display_name, Person.name)
+                                        .outerjoin(Person, Person.id == User.person_id).where(User.id.in_(wanted)))
+            for ident, username, display_name, person_name in rows:  # as User.name says
+                self._users[ident] = person_name if person_name is not None else (display_name or username)
         wanted = {i for i in branches if i is not None and i not in self._branches}
         if wanted:
             self._branches.update(self.session.execute(select(Branch.id, Branch.name).where(Branch.id.in_(wanted))).all())
