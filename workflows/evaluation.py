@@ -364,6 +364,8 @@ def review(session: Session, actor: Principal, task_id: int, decisions: list[dic
         reason = (raw.get("reason") or "").strip()
         if not reason:
             errors.setdefault(f"additions-{i}-reason", []).append(N_("Give the record this is based on."))
+        elif len(reason) > MAX_TEXT:
+            errors.setdefault(f"additions-{i}-reason", []).append(N_("At most 2000 characters."))
         clean["reason"] = reason
         added.append(clean)
     if errors:
