@@ -16,6 +16,7 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = int(os.environ.get("BENCH_HTTP_CLIENTS", "16"))
@@ -31,7 +32,7 @@ def _free_port() -> int:
 
 def _prepare(url: str, schema: str, members: int) -> list[tuple[str, int]]:
     """A fresh schema with the bureau seeded and a quarter open; (token, task id) per member."""
-    from sqlalchemy import create_engine, select, text
+    from sqlalchemy import create_engine, text
 
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
@@ -42,29 +43,35 @@ def _prepare(url: str, schema: str, members: int) -> list[tuple[str, int]]:
 
     app = run.make_app(url, Path(os.environ["POINTSFLOW_INSTANCE"]))
     with app.app_context():
-        from models.api import ApiToken
-        from models.clock import now
-        from models.process import HumanTask, TaskState
         from webapp.extensions import db
-        from workflows import api_tokens
 
         seeded = run.prepare(app, members)
         run.measure_open(db.session, seeded)
-        rows = db.session.execute(select(HumanTask.id, HumanTask.assignee_id).where(
-            HumanTask.form_key == "self_evaluation", HumanTask.state == TaskState.OPEN)
-            .limit(REQUESTS + WARMUP)).all()
-        pairs, tokens = [], []
-        moment = now()
-        for task_id, user_id in rows:
-            token = api_tokens.PREFIX + secrets.token_urlsafe(24)
-            tokens.append({"user_id": user_id, "token_hash": api_tokens.digest(token), "name": "bench",
-                           "session_epoch": 0, "created_at": moment, "expires_at": moment + timedelta(days=1)})
-            pairs.append((token, task_id))
-        from sqlalchemy import insert
-
-        db.session.execute(insert(ApiToken.__table__), tokens)
-        db.session.commit()
+        pairs = tokens_for_open_self_evaluations(db.session, REQUESTS + WARMUP)
         db.engine.dispose()
+    return pairs
+
+
+def tokens_for_open_self_evaluations(session: Any, limit: int) -> list[tuple[str, int]]:
+    """(bearer token, task id) for up to `limit` open self-evaluations, each token its member's own."""
+    from sqlalchemy import insert, select
+
+    from models.api import ApiToken
+    from models.clock import now
+    from models.process import HumanTask, TaskState
+    from workflows import api_tokens
+
+    rows = session.execute(select(HumanTask.id, HumanTask.assignee_id).where(
+        HumanTask.form_key == "self_evaluation", HumanTask.state == TaskState.OPEN).limit(limit)).all()
+    pairs, tokens = [], []
+    moment = now()
+    for task_id, user_id in rows:
+        token = api_tokens.PREFIX + secrets.token_urlsafe(24)
+        tokens.append({"user_id": user_id, "token_hash": api_tokens.digest(token), "name": "bench",
+                       "session_epoch": 0, "created_at": moment, "expires_at": moment + timedelta(days=1)})
+        pairs.append((token, task_id))
+    session.execute(insert(ApiToken.__table__), tokens)
+    session.commit()
     return pairs
 
 

@@ -179,7 +179,7 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
                 return VerifyResult(False, count, 0, row.seq, f"row {row.id} (sequence {row.seq}) was altered")
             prev, expected_seq, count, last_seq = row.hash, expected_seq + 1, count + 1, row.seq
     if head is not None and (head.seq != last_seq or head.hash != prev):
-        return VerifyResult(False, count, 0, last_seq + 1, "sealed rows after sequence %d are missing" % last_seq)
+        return VerifyResult(False, count, 0, last_seq + 1, f"sealed rows after sequence {last_seq} are missing")
     unsealed = session.scalar(select(table.c.id).where(table.c.seq.is_(None)).limit(1))
     n_unsealed = 0
     if unsealed is not None:

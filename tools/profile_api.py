@@ -12,11 +12,9 @@ from __future__ import annotations
 import cProfile
 import os
 import pstats
-import secrets
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 def main() -> None:
     members = int(sys.argv[1]) if len(sys.argv) > 1 else 400
     requests = int(sys.argv[2]) if len(sys.argv) > 2 else 300
-    from sqlalchemy import create_engine, insert, select, text
+    from sqlalchemy import create_engine, text
 
-    from bench import http, run
+    from bench import http, http_load, run
 
     url = http.pg_url()
     if url is None:
@@ -41,24 +39,11 @@ def main() -> None:
     try:
         app = run.make_app(url, Path(tempfile.mkdtemp()))
         with app.app_context():
-            from models.api import ApiToken
-            from models.clock import now
-            from models.process import HumanTask, TaskState
             from webapp.extensions import db
-            from workflows import api_tokens
 
             seeded = run.prepare(app, members)
             run.measure_open(db.session, seeded)
-            rows = db.session.execute(select(HumanTask.id, HumanTask.assignee_id).where(
-                HumanTask.form_key == "self_evaluation", HumanTask.state == TaskState.OPEN).limit(requests + 20)).all()
-            moment, pairs, tokens = now(), [], []
-            for task_id, user_id in rows:
-                token = api_tokens.PREFIX + secrets.token_urlsafe(24)
-                tokens.append({"user_id": user_id, "token_hash": api_tokens.digest(token), "name": "profile",
-                               "session_epoch": 0, "created_at": moment, "expires_at": moment + timedelta(days=1)})
-                pairs.append((token, task_id))
-            db.session.execute(insert(ApiToken.__table__), tokens)
-            db.session.commit()
+            pairs = http_load.tokens_for_open_self_evaluations(db.session, requests + 20)
             db.session.remove()
         client = app.test_client()
 

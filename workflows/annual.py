@@ -26,9 +26,9 @@ from models.evaluation import (
 from models.people import Role
 from models.permissions import Principal
 from workflows import notify, runtime, spiff
-from workflows.notices import competition_ranks
 from workflows.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 from workflows.i18n import N_
+from workflows.notices import competition_ranks
 
 CENT = Decimal("0.01")
 

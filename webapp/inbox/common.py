@@ -27,7 +27,6 @@ from webapp.extensions import db
 from workflows import inbox, runtime, tx
 from workflows.errors import DomainError, NotAllowed, NotFound, TaskNotReady, TaskTaken, ValidationFailed
 
-
 # English names of the shipped steps (the diagrams name them in Chinese, which the Chinese UI shows).
 STEP_NAMES = {
     "self_evaluation": _l("Self-evaluation"),
