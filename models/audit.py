@@ -57,6 +57,9 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64), default=GENESIS)
 
 
+_INSERT = insert(AuditEvent.__table__)  # built once: `record` runs in every completion
+
+
 def canonical(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 
@@ -75,21 +78,19 @@ def record(
     at: datetime | None = None,
 ) -> None:
     """Append one event in the caller's transaction (never commits)."""
-    session.execute(
-        insert(AuditEvent.__table__),
-        [
-            {
-                "at": at or utcnow(),
-                "actor_user_id": actor_user_id,
-                "action": action,
-                "object_type": object_type,
-                "object_id": str(object_id),
-                "instance_id": instance_id,
-                "quarter_id": quarter_id,
-                "branch_id": branch_id,
-                "data": canonical(data or {}),
-            }
-        ],
+    session.connection().execute(
+        _INSERT,
+        {
+            "at": at or utcnow(),
+            "actor_user_id": actor_user_id,
+            "action": action,
+            "object_type": object_type,
+            "object_id": str(object_id),
+            "instance_id": instance_id,
+            "quarter_id": quarter_id,
+            "branch_id": branch_id,
+            "data": canonical(data or {}),
+        },
     )
 
 

@@ -97,7 +97,7 @@ class Evaluation(Base):
     declared_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    instance_id: Mapped[int | None] = mapped_column(Integer)
+    instance_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
     person: Mapped[Person] = relationship(lazy="joined")
     branch: Mapped[Branch] = relationship()
@@ -210,7 +210,7 @@ class BranchQuarter(Base):
     publicity_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     mean_score: Mapped[Decimal | None] = mapped_column(POINTS)
-    instance_id: Mapped[int | None] = mapped_column(Integer)
+    instance_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
     branch: Mapped[Branch] = relationship(lazy="joined")
     quarter: Mapped[Quarter] = relationship()
@@ -278,7 +278,7 @@ class SupervisionReport(Base):
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     evaluation_id: Mapped[int | None] = mapped_column(ForeignKey("evaluation.id"))
     claim_id: Mapped[int | None] = mapped_column(Integer)
-    instance_id: Mapped[int | None] = mapped_column(Integer)
+    instance_id: Mapped[int | None] = mapped_column(Integer, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     subject: Mapped[Person] = relationship(lazy="joined")
@@ -311,7 +311,7 @@ class FollowUp(Base):
     record: Mapped[str] = mapped_column(Text, default="")
     done_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    instance_id: Mapped[int | None] = mapped_column(Integer)
+    instance_id: Mapped[int | None] = mapped_column(Integer, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     person: Mapped[Person | None] = relationship(lazy="joined")
@@ -370,7 +370,7 @@ class AnnualAssessment(Base):
     approved_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     approval_comment: Mapped[str] = mapped_column(Text, default="")
-    instance_id: Mapped[int | None] = mapped_column(Integer)
+    instance_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class AnnualResult(Base):

@@ -95,7 +95,12 @@ class User(Base):
 
     @property
     def name(self) -> str:
-        return self.person.name if self.person is not None else (self.display_name or self.username)
+        return User.shown_name(self.person.name if self.person is not None else None, self.display_name, self.username)
+
+    @staticmethod
+    def shown_name(person_name: str | None, display_name: str | None, username: str) -> str:
+        """What a user is called everywhere: their person's name, else the display name, else the username."""
+        return person_name if person_name is not None else (display_name or username)
 
 
 class RoleAssignment(Base):

@@ -10,15 +10,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import event, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from models import audit
 from models.api import ApiToken
 from models.clock import now
-from models.people import User
+from models.people import RoleAssignment, User
 from models.permissions import Principal
-from workflows import accounts
+from workflows import accounts, principals
 from workflows.errors import DomainError, NotFound, ValidationFailed
 from workflows.i18n import N_
 
@@ -73,18 +73,36 @@ def issue(session: Session, username: str, password: str, *, hours: int, name: s
     return Issued(token, record)
 
 
-def verify(session: Session, token: str) -> tuple[User, ApiToken]:
-    """The user a presented token stands for; TokenRefused when it does not (any more)."""
+# One statement per API request: the token, its user (with their person, joined) and the user's role
+# assignments, one row per assignment. Built once, bound per request.
+_RA = RoleAssignment.__table__
+_TOKEN_ROWS = (
+    select(ApiToken, User, _RA.c.role, _RA.c.branch_id)
+    .join(User, User.id == ApiToken.user_id)
+    .outerjoin(_RA, _RA.c.user_id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("token_hash")).options(lazyload(User.roles))
+)
+_TOUCH = update(ApiToken.__table__).where(ApiToken.__table__.c.id == bindparam("pk")).values(
+    last_used_at=bindparam("moment"))
+
+
+@dataclass
+class Bearer:
+    user: User
+    record: ApiToken
+    principal: Principal
+
+
+def verify(session: Session, token: str) -> Bearer:
+    """The user a presented token stands for, with their roles; TokenRefused when it does not (any more)."""
     unknown = N_("The token is missing, unknown, expired or revoked.")
     if not token or not token.startswith(PREFIX) or len(token) > 200:
         raise TokenRefused(unknown)
-    # One statement: the token with its user (and person, for the name); roles are read by the principal.
-    row = session.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
-                          .where(ApiToken.token_hash == digest(token)).options(lazyload(User.roles))).first()
+    rows = session.execute(_TOKEN_ROWS, {"token_hash": digest(token)}).all()
     moment = now()
-    if row is None:
+    if not rows:
         raise TokenRefused(unknown)
-    record, user = row
+    record, user = rows[0][0], rows[0][1]
     if record.revoked_at is not None:
         raise TokenRefused(N_("This token has been revoked."))
     if record.expires_at <= moment:
@@ -94,10 +112,11 @@ def verify(session: Session, token: str) -> tuple[User, ApiToken]:
     if record.last_used_at is None or moment - record.last_used_at >= TOUCH_EVERY:
         # Written in the request's transaction: a write commits it with its own work (one commit per
         # request); the API commits it at the end of a request that wrote nothing (`touch_pending`).
-        session.execute(update(ApiToken).where(ApiToken.id == record.id).values(last_used_at=moment))
+        session.connection().execute(_TOUCH, {"pk": record.id, "moment": moment})
         record.__dict__["last_used_at"] = moment
         session.info["pf_token_touched"] = True
-    return user, record
+    assignments = [(role, branch_id) for _, _, role, branch_id in rows if role is not None]
+    return Bearer(user, record, principals.principal_of(user, user.person, assignments))
 
 
 def touch_pending(session: Session) -> bool:

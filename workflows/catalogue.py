@@ -132,14 +132,16 @@ _RULES_CACHE_SIZE = 64
 _RULES_LOCK = threading.Lock()
 
 
-def rules_for(session: Session, version_id: int, unit_kind_id: int) -> Rules:
+def rules_for(session: Session, version_id: int, unit_kind_id: int,
+              known: tuple[str, str | None] | None = None) -> Rules:
     """What a member of `unit_kind_id` is scored against in `version_id`: common part + own part.
 
     Published (and retired) versions never change, so their rules are kept in memory, keyed by
     the version's fingerprint (ids alone could be reused by another database). Drafts are read
-    every time.
+    every time. `known` is the version's (status, fingerprint) when the caller read them already
+    in this transaction.
     """
-    status, fp = session.execute(
+    status, fp = known or session.execute(
         select(CatalogueVersion.status, CatalogueVersion.fingerprint).where(CatalogueVersion.id == version_id)
     ).one_or_none() or (None, None)
     if status is None:

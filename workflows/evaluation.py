@@ -12,11 +12,11 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, lazyload
 
 from models import audit, scoring
-from models.catalogue import Standard
+from models.catalogue import CatalogueVersion, Standard
 from models.clock import now
 from models.evaluation import (
     COUNTING_CLAIM_STATUSES,
@@ -61,6 +61,20 @@ def rules(session: Session, evaluation: Evaluation) -> scoring.Rules:
     return rules_for(session, quarter.catalogue_version_id, evaluation.unit_kind_id)
 
 
+# The hot path of every quarter in one statement: the task, its instance, the evaluation, whether
+# the quarter is locked and the catalogue version its rules come from (built once, bound per call).
+_SUBMISSION_ROW = (
+    select(HumanTask, ProcessInstance, Evaluation, Quarter.locked, Quarter.catalogue_version_id,
+           CatalogueVersion.status, CatalogueVersion.fingerprint)
+    .join(ProcessInstance, HumanTask.instance_id == ProcessInstance.id)
+    .join(Evaluation, Evaluation.instance_id == HumanTask.instance_id)
+    .join(Quarter, Quarter.id == Evaluation.quarter_id)
+    .join(CatalogueVersion, CatalogueVersion.id == Quarter.catalogue_version_id)
+    .where(HumanTask.id == bindparam("task_id")).options(lazyload(Evaluation.person))
+    .execution_options(populate_existing=True)
+)
+
+
 def open_task(session: Session, evaluation: Evaluation, *form_keys: str) -> HumanTask | None:
     """The evaluation's open task with one of these forms, if any."""
     if evaluation.instance_id is None:
@@ -83,8 +97,11 @@ def _claim_inputs(claims: list[Claim], *, counting_only: bool, evidence: dict[in
     return out
 
 
+_CLAIMS_OF = select(Claim).where(Claim.evaluation_id == bindparam("evaluation_id")).order_by(Claim.id)
+
+
 def claims_of(session: Session, evaluation_id: int) -> list[Claim]:
-    return list(session.scalars(select(Claim).where(Claim.evaluation_id == evaluation_id).order_by(Claim.id)))
+    return list(session.scalars(_CLAIMS_OF, {"evaluation_id": evaluation_id}))
 
 
 def evidence_ids(session: Session, evaluation_id: int) -> dict[int, list[int]]:
@@ -97,11 +114,13 @@ def evidence_ids(session: Session, evaluation_id: int) -> dict[int, list[int]]:
 
 
 def compute(session: Session, evaluation: Evaluation, *, counting_only: bool = True,
-            claims: list[Claim] | None = None, evidence: dict[int, list[int]] | None = None) -> scoring.ScoreResult:
+            claims: list[Claim] | None = None, evidence: dict[int, list[int]] | None = None,
+            rule_set: scoring.Rules | None = None) -> scoring.ScoreResult:
     """Score an evaluation: the claims that count (review) or everything declared (self score)."""
     claims = claims if claims is not None else claims_of(session, evaluation.id)
     evidence = evidence if evidence is not None else evidence_ids(session, evaluation.id)
-    return scoring.score(rules(session, evaluation), _claim_inputs(claims, counting_only=counting_only, evidence=evidence))
+    return scoring.score(rule_set or rules(session, evaluation),
+                         _claim_inputs(claims, counting_only=counting_only, evidence=evidence))
 
 
 def rescore(session: Session, evaluation: Evaluation) -> scoring.ScoreResult:
@@ -261,21 +280,18 @@ def _check_submission(session: Session, evaluation: Evaluation, claims: list[Cla
 
 def submit_self_evaluation(session: Session, actor: Principal, task_id: int, *, one_click: bool = False) -> runtime.Completion:
     """Submit the self-evaluation; one click (一键申报) when there is nothing to declare."""
-    # One query for the task, its instance and the evaluation (the hot path of every quarter).
-    row = session.execute(
-        select(HumanTask, ProcessInstance, Evaluation)
-        .join(ProcessInstance, HumanTask.instance_id == ProcessInstance.id)
-        .join(Evaluation, Evaluation.instance_id == HumanTask.instance_id)
-        .where(HumanTask.id == task_id).options(lazyload(Evaluation.person))
-        .execution_options(populate_existing=True)).first()
+    from workflows.catalogue import rules_for
+
+    row = session.execute(_SUBMISSION_ROW, {"task_id": task_id}).first()
     if row is None:
         raise NotFound()
-    task, instance, evaluation = row
+    task, instance, evaluation, locked, version_id, version_status, fingerprint = row
     if task.form_key not in ("self_evaluation", "proxy_self_evaluation"):
         raise NotFound()
     proxy = task.form_key == "proxy_self_evaluation"
     if not can(actor, "evaluation.record_for_member" if proxy else "evaluation.declare", target(evaluation)):
         raise NotAllowed()
+    locking.note(session, evaluation.quarter_id, locked)
     locking.ensure_unlocked(session, evaluation.quarter_id)
     claims = claims_of(session, evaluation.id)
     drafts = [c for c in claims if c.status == ClaimStatus.DRAFT]
@@ -285,7 +301,8 @@ def submit_self_evaluation(session: Session, actor: Principal, task_id: int, *, 
     _check_submission(session, evaluation, drafts, evidence)
     for claim in drafts:
         claim.status = ClaimStatus.SUBMITTED.value
-    self_result = compute(session, evaluation, counting_only=False, claims=claims, evidence=evidence)
+    rule_set = rules_for(session, version_id, evaluation.unit_kind_id, known=(version_status, fingerprint))
+    self_result = compute(session, evaluation, counting_only=False, claims=claims, evidence=evidence, rule_set=rule_set)
     evaluation.self_score = self_result.total
     evaluation.one_click = one_click
     evaluation.recorded_by_branch = proxy

@@ -26,6 +26,11 @@ def is_locked(session: Session, quarter_id: int) -> bool:
     return known[quarter_id]
 
 
+def note(session: Session, quarter_id: int, locked: bool) -> None:
+    """What a caller read of the quarter's lock in this transaction (saves `is_locked` a query)."""
+    session.info.setdefault("pf_locked_quarters", {})[quarter_id] = bool(locked)
+
+
 def forget(session: Session) -> None:
     session.info.pop("pf_locked_quarters", None)
 

@@ -242,7 +242,7 @@ def lock_quarter(ctx: spiff.RunContext, data: dict[str, Any]) -> dict[str, Any]:
     session.execute(update(BranchQuarter.__table__).where(BranchQuarter.__table__.c.quarter_id == quarter.id)
                     .values(status=BranchQuarterStatus.FILED.value))
     quarter.status, quarter.filed_at, quarter.filed_by, quarter.locked = QuarterStatus.FILED.value, moment, ctx.actor_user_id, True
-    session.info.setdefault("pf_locked_quarters", {})[quarter.id] = True
+    locking.note(session, quarter.id, True)
     audit.record(session, "quarter.locked", actor_user_id=ctx.actor_user_id, object_type="quarter",
                  object_id=quarter.id, quarter_id=quarter.id, data={"filed_at": moment.isoformat()})
     session.flush()

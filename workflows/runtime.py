@@ -24,7 +24,7 @@ from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -69,6 +69,35 @@ STATUS_MODELS: dict[str, Any] = {
 ROUTING_KEYS = {"quarter_id": "quarter_id", "branch_id": "branch_id", "person_id": "subject_person_id"}
 HT = HumanTask.__table__
 PI = ProcessInstance.__table__
+TT = Timer.__table__
+
+# The statements every completion runs, built once with bound parameters: SQLAlchemy then neither
+# rebuilds them nor recomputes their cache keys per call (a third of a completion's CPU otherwise).
+_SAVED_COLUMNS = ("state", "serializer_version", "lock_version", "current_steps", "open_tasks", "timer_tasks",
+                  "waiting_messages", "step_status", "updated_at", "status", "completed_at", "error", "error_at")
+_SAVE_VALUES = {c: bindparam(f"v_{c}") for c in _SAVED_COLUMNS}
+_SAVE_NEW = update(PI).where(PI.c.id == bindparam("pk")).values(_SAVE_VALUES)
+_SAVE_CAS = update(PI).where(PI.c.id == bindparam("pk"), PI.c.lock_version == bindparam("expected")).values(_SAVE_VALUES)
+_TAKE_TASK = (
+    update(HT).where(HT.c.id == bindparam("task_id"), HT.c.state == TaskState.OPEN.value,
+                     or_(HT.c.assignee_id.is_(None), HT.c.assignee_id == bindparam("actor")))
+    .values(state=TaskState.COMPLETED.value, completed_at=bindparam("moment"), completed_by=bindparam("actor"),
+            assignee_id=bindparam("actor"))
+)
+_INSERT_TASKS = insert(HT)
+_WITHDRAW_TASKS = (
+    update(HT).where(HT.c.instance_id == bindparam("pk"), HT.c.task_uuid.in_(bindparam("uuids", expanding=True)),
+                     HT.c.state == TaskState.OPEN.value)
+    .values(state=TaskState.CANCELLED.value, completed_at=bindparam("moment"))
+)
+_DROP_TIMERS = delete(TT).where(TT.c.instance_id == bindparam("pk"), TT.c.task_uuid.in_(bindparam("uuids", expanding=True)))
+_INSERT_TIMERS = insert(TT)
+_RA = RoleAssignment.__table__
+_BRANCH_HOLDERS = select(_RA.c.user_id).where(
+    _RA.c.role == bindparam("role"), or_(_RA.c.branch_id.is_(None), _RA.c.branch_id == bindparam("branch_id")))
+_BUREAU_HOLDERS = select(_RA.c.user_id).where(_RA.c.role == bindparam("role"), _RA.c.branch_id.is_(None))
+_SET_STATUS = {kind: update(table).where(table.c.id == bindparam("pk")).values(status=bindparam("v_status"))
+               for kind, table in STATUS_TABLES.items()}
 
 
 class StaleInstance(Conflict):
@@ -167,11 +196,11 @@ def _pool(session: Session, lane: str | None, instance: ProcessInstance) -> dict
         return {"role": role, "branch_id": instance.branch_id, "assignee_id": subject_user,
                 "excluded_user_id": None, "escalated": False}
     branch_id = None if Role(role) in BUREAU_ROLES else instance.branch_id
-    holders = set(session.scalars(select(RoleAssignment.user_id).where(
-        RoleAssignment.role == role,
-        or_(RoleAssignment.branch_id.is_(None), RoleAssignment.branch_id == branch_id) if branch_id is not None
-        else RoleAssignment.branch_id.is_(None),
-    )))
+    connection = session.connection()
+    if branch_id is not None:
+        holders = set(connection.execute(_BRANCH_HOLDERS, {"role": role, "branch_id": branch_id}).scalars())
+    else:
+        holders = set(connection.execute(_BUREAU_HOLDERS, {"role": role}).scalars())
     holders.discard(subject_user)  # type: ignore[arg-type]
     if not holders:
         return {"role": Role.PARTY_OFFICE.value, "branch_id": None, "assignee_id": None,
@@ -230,11 +259,14 @@ def _save(session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, *
         "error": None,
         "error_at": None,
     }
+    connection = session.connection()
+    params = {f"v_{c}": v for c, v in values.items()}
+    params["pk"] = instance.id
     if new:
-        result = session.execute(update(PI).where(PI.c.id == instance.id).values(**values))
+        result = connection.execute(_SAVE_NEW, params)
     else:
-        result = session.execute(update(PI).where(PI.c.id == instance.id, PI.c.lock_version == instance.lock_version)
-                                 .values(**values))
+        params["expected"] = instance.lock_version
+        result = connection.execute(_SAVE_CAS, params)
     if result.rowcount != 1:
         raise StaleInstance()
     if created:
@@ -248,20 +280,17 @@ def _save(session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, *
                 "quarter_id": instance.quarter_id, "subject_person_id": instance.subject_person_id,
                 "state": TaskState.OPEN.value, "due_at": _due_at(task), "created_at": moment, **pool,
             })
-        session.execute(insert(HT), rows)
+        connection.execute(_INSERT_TASKS, rows[0] if len(rows) == 1 else rows)
     if withdrawn:
-        session.execute(update(HT).where(HT.c.instance_id == instance.id, HT.c.task_uuid.in_(withdrawn),
-                                         HT.c.state == TaskState.OPEN.value)
-                        .values(state=TaskState.CANCELLED.value, completed_at=moment))
+        connection.execute(_WITHDRAW_TASKS, {"pk": instance.id, "uuids": sorted(withdrawn), "moment": moment})
     new_timers = [u for u in timers if u not in old_timers]
     gone_timers = old_timers - set(timers)
     if gone_timers:
-        session.execute(delete(Timer.__table__).where(Timer.__table__.c.instance_id == instance.id,
-                                                      Timer.__table__.c.task_uuid.in_(gone_timers)))
+        connection.execute(_DROP_TIMERS, {"pk": instance.id, "uuids": sorted(gone_timers)})
     if new_timers:
-        session.execute(insert(Timer.__table__), [
-            {"instance_id": instance.id, "task_uuid": u, "bpmn_id": timers[u][0], "due_at": timers[u][1]}
-            for u in new_timers])
+        timer_rows = [{"instance_id": instance.id, "task_uuid": u, "bpmn_id": timers[u][0], "due_at": timers[u][1]}
+                      for u in new_timers]
+        connection.execute(_INSERT_TIMERS, timer_rows[0] if len(timer_rows) == 1 else timer_rows)
 
     if events:
         from workflows import routing
@@ -275,12 +304,11 @@ def _save(session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, *
             instance.__dict__[key] = value
     instance.__dict__["state"] = values["state"]
     if status_changed and instance.object_type in STATUS_TABLES and instance.object_id is not None:
-        table = STATUS_TABLES[instance.object_type]
         loaded = session.identity_map.get(identity_key(STATUS_MODELS[instance.object_type], instance.object_id))
         if loaded is not None:
             loaded.status = step_status  # flushed with the object's other changes: one UPDATE
         else:
-            session.execute(update(table).where(table.c.id == instance.object_id).values(status=step_status))
+            connection.execute(_SET_STATUS[instance.object_type], {"pk": instance.object_id, "v_status": step_status})
     if values["waiting_messages"]:
         # Messages may already be queued for what it now waits for: dispatch looks here after commit.
         session.info.setdefault("pf_dispatch", set()).add(instance.id)
@@ -409,12 +437,7 @@ def complete_task(
     # The lock of a filed quarter is enforced where its data is written (services and the
     # before-flush guard): follow-ups and verification still run after filing.
     moment = now()
-    claimed = session.execute(
-        update(HT).where(HT.c.id == task_id, HT.c.state == TaskState.OPEN.value,
-                         or_(HT.c.assignee_id.is_(None), HT.c.assignee_id == actor.user_id))
-        .values(state=TaskState.COMPLETED.value, completed_at=moment, completed_by=actor.user_id,
-                assignee_id=actor.user_id)
-    )
+    claimed = session.connection().execute(_TAKE_TASK, {"task_id": task_id, "actor": actor.user_id, "moment": moment})
     if claimed.rowcount != 1:
         current = session.execute(select(HT.c.state, HT.c.assignee_id).where(HT.c.id == task_id)).first()
         if current is not None and current.state == TaskState.OPEN.value:

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from models.api import ApiToken
@@ -56,18 +56,24 @@ class Names:
 
     def load(self, people: set[int | None] = frozenset(), users: set[int | None] = frozenset(),  # type: ignore[assignment]
              branches: set[int | None] = frozenset()) -> Names:  # type: ignore[assignment]
-        wanted = {i for i in people if i is not None and i not in self._people}
-        if wanted:
-            self._people.update(self.session.execute(select(Person.id, Person.name).where(Person.id.in_(wanted))).all())
+        """Look up the names not known yet, all kinds in one statement."""
+        parts = []
         wanted = {i for i in users if i is not None and i not in self._users}
         if wanted:
-            rows = self.session.execute(select(User.id, User.username, User.display_name, Person.name)
-                                        .outerjoin(Person, Person.id == User.person_id).where(User.id.in_(wanted)))
-            for ident, username, display_name, person_name in rows:  # as User.name says
-                self._users[ident] = person_name if person_name is not None else (display_name or username)
+            parts.append(select(literal("u"), User.id, Person.name, User.display_name, User.username)
+                         .outerjoin(Person, Person.id == User.person_id).where(User.id.in_(wanted)))
+        wanted = {i for i in people if i is not None and i not in self._people}
+        if wanted:
+            parts.append(select(literal("p"), Person.id, Person.name, null(), null()).where(Person.id.in_(wanted)))
         wanted = {i for i in branches if i is not None and i not in self._branches}
         if wanted:
-            self._branches.update(self.session.execute(select(Branch.id, Branch.name).where(Branch.id.in_(wanted))).all())
+            parts.append(select(literal("b"), Branch.id, Branch.name, null(), null()).where(Branch.id.in_(wanted)))
+        if not parts:
+            return self
+        tables = {"u": self._users, "p": self._people, "b": self._branches}
+        for kind, ident, name, display_name, username in self.session.execute(
+                parts[0] if len(parts) == 1 else union_all(*parts)):
+            tables[kind][ident] = User.shown_name(name, display_name, username) if kind == "u" else name
         return self
 
     def _ref(self, table: dict[int, str], ident: int | None, loader: str) -> Json | None:
