@@ -21,6 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = int(os.environ.get("BENCH_HTTP_CLIENTS", "16"))
 REQUESTS = int(os.environ.get("BENCH_HTTP_REQUESTS", "3000"))
+THREADS = int(os.environ.get("BENCH_HTTP_THREADS", "1"))
 WARMUP = 200
 
 
@@ -80,6 +81,24 @@ def _worker_pids(master: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds consumed so far by these processes (gone ones count 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def _database_pids() -> list[int]:
+    out = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
 def run(url: str, members: int) -> tuple[float | None, float | None]:
     from bench.run import log, peak_rss_mb
 
@@ -98,7 +117,7 @@ def run(url: str, members: int) -> tuple[float | None, float | None]:
     env = dict(os.environ, DATABASE_URL=url, PGOPTIONS=env_options, SCHEDULER="0", AUTO_DEPLOY_BPMN="0",
                POINTSFLOW_INSTANCE=os.environ["POINTSFLOW_INSTANCE"])
     server = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", "2", "--threads", str(THREADS), "--bind", f"127.0.0.1:{port}",
          "--log-level", "warning", "webapp:create_app()"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=sys.stderr)
     try:
@@ -149,13 +168,18 @@ def run(url: str, members: int) -> tuple[float | None, float | None]:
             return time.perf_counter() - t0
 
         phase(WARMUP)
+        groups = {"web workers": _worker_pids(server.pid), "PostgreSQL": _database_pids(), "load clients": [os.getpid()]}
+        before = {k: _cpu_seconds(v) for k, v in groups.items()}
         elapsed = phase(min(REQUESTS, len(pairs) - WARMUP))
+        spent = {k: _cpu_seconds(v) - before[k] for k, v in groups.items()}
         ok = sum(1 for s in results if s == 200)
         failed = len(results) - ok
         rss = max((peak_rss_mb(p) for p in _worker_pids(server.pid)), default=float("nan"))
         tps = ok / elapsed if elapsed else 0.0
         log(f"HTTP: {ok} tasks completed in {elapsed:.2f} s by {CLIENTS} clients = {tps:.0f}/s "
             f"({failed} failed: {sorted(set(results) - {200})}); worker peak RSS {rss:.0f} MB")
+        if ok:
+            log("CPU per completed task: " + ", ".join(f"{k} {v / ok * 1000:.1f} ms" for k, v in spent.items()))
         return round(tps, 1), round(rss, 1)
     finally:
         server.send_signal(signal.SIGTERM)

@@ -105,7 +105,11 @@ def test_a_whole_quarter_through_the_api(api, processes, clock, db_session):
                 decisions = [{"claim_id": c["id"], "decision": "adjust", "occurrences": 1,
                               "points": str(c["standard"]["points"]), "reason": "核实一次"}
                              for c in context["evaluation"]["claims"] if c["status"] == "submitted"]
-                user.post(f"/api/v1/tasks/{review['id']}/complete", {"decisions": decisions})
+                answer = user.post(f"/api/v1/tasks/{review['id']}/complete", {"decisions": decisions}).get_json()
+                # The step threw a message and waits for the branch's: the answer is read after delivery.
+                assert answer["task"]["id"] == review["id"] and answer["task"]["state"] == "completed"
+                assert answer["task"]["completed_by"]["name"] == org.people[reviewer].name
+                assert answer["instance"]["status"] == "running" and answer["next_tasks"] == []
         assert not api(f"rev2_{branch}").tasks(quarter=quarter_id, step="branch_review")
     scored = m1.get(f"/api/v1/evaluations/{evaluation_id}").get_json()
     assert scored["claims"][0]["status"] == "adjusted" and scored["claims"][0]["decision_reason"] == "核实一次"
@@ -117,8 +121,12 @@ def test_a_whole_quarter_through_the_api(api, processes, clock, db_session):
         [approval] = secretary.tasks(quarter=quarter_id, step="branch_approval")
         context = secretary.get(f"/api/v1/tasks/{approval['id']}").get_json()["context"]
         assert len(context["branch_quarter"]["members"]) == len(org.members(branch))
-        secretary.post(f"/api/v1/tasks/{approval['id']}/complete", {"decision": "approved", "comment": "同意"})
+        answer = secretary.post(f"/api/v1/tasks/{approval['id']}/complete",
+                                {"decision": "approved", "comment": "同意"}).get_json()
         [meeting] = secretary.tasks(quarter=quarter_id, step="branch_meeting")
+        assert [t["id"] for t in answer["next_tasks"]] == [meeting["id"]]
+        assert answer["next_tasks"][0]["branch"]["id"] == org.branches[branch].id
+        assert "branch_meeting" in answer["instance"]["steps"]
         secretary.post(f"/api/v1/tasks/{meeting['id']}/complete", {
             "meeting_date": clock.now().date().isoformat(), "meeting_expected": 10, "meeting_present": 9,
             "meeting_resolution": "全体党员逐一评议，同意审核结果。"})

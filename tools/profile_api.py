@@ -95,7 +95,7 @@ def main() -> None:
         elapsed = time.perf_counter() - t0
         done = len(rest) - half
         print(f"{done} completions, {elapsed / done * 1000:.1f} ms each (profiled), {done / elapsed:.0f}/s")
-        pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profile).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(int(os.environ.get("PROFILE_LINES", "45")))
     finally:
         with engine.connect() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

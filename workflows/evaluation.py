@@ -65,7 +65,8 @@ def rules(session: Session, evaluation: Evaluation) -> scoring.Rules:
 # the quarter is locked and the catalogue version its rules come from (built once, bound per call).
 _SUBMISSION_ROW = (
     select(HumanTask, ProcessInstance, Evaluation, Quarter.locked, Quarter.catalogue_version_id,
-           CatalogueVersion.status, CatalogueVersion.fingerprint)
+           CatalogueVersion.status, CatalogueVersion.fingerprint,
+           select(Claim.id).where(Claim.evaluation_id == Evaluation.id).limit(1).scalar_subquery())
     .join(ProcessInstance, HumanTask.instance_id == ProcessInstance.id)
     .join(Evaluation, Evaluation.instance_id == HumanTask.instance_id)
     .join(Quarter, Quarter.id == Evaluation.quarter_id)
@@ -285,7 +286,7 @@ def submit_self_evaluation(session: Session, actor: Principal, task_id: int, *, 
     row = session.execute(_SUBMISSION_ROW, {"task_id": task_id}).first()
     if row is None:
         raise NotFound()
-    task, instance, evaluation, locked, version_id, version_status, fingerprint = row
+    task, instance, evaluation, locked, version_id, version_status, fingerprint, any_claim = row
     if task.form_key not in ("self_evaluation", "proxy_self_evaluation"):
         raise NotFound()
     proxy = task.form_key == "proxy_self_evaluation"
@@ -293,7 +294,7 @@ def submit_self_evaluation(session: Session, actor: Principal, task_id: int, *, 
         raise NotAllowed()
     locking.note(session, evaluation.quarter_id, locked)
     locking.ensure_unlocked(session, evaluation.quarter_id)
-    claims = claims_of(session, evaluation.id)
+    claims = claims_of(session, evaluation.id) if any_claim is not None else []
     drafts = [c for c in claims if c.status == ClaimStatus.DRAFT]
     if one_click and drafts:
         raise ValidationFailed(N_("You have claims in your draft: submit them, or remove them to declare nothing."))

@@ -520,15 +520,28 @@ def task_complete(task_id: int):
     principal = me()
     task_actions.ensure_actionable(principal, task)
     data = json_body()
-    completion = run(task_actions.complete, principal, task.id, data)
-    # As the database has them now (messages delivered after the commit may have moved the instance
-    # on): the task, the instance's open tasks and the instance, in one statement; names in one more.
-    rows = db.session.execute(_COMPLETION_ANSWER, {"task_id": task.id, "instance_id": completion.instance.id}).all()
-    done = next(r.HumanTask for r in rows if r.HumanTask.id == task.id)
-    following = [r.HumanTask for r in rows if r.HumanTask.id != task.id and r.HumanTask.state == TaskState.OPEN
+    answer = run(_complete_and_answer, principal, task.id, data)
+    return _ok(answer if isinstance(answer, dict) else _completion_answer(db.session, principal, task.id, answer))
+
+
+def _complete_and_answer(session: Any, principal: Principal, task_id: int, data: Any) -> Json | int:
+    """Complete the task and read the answer in the same transaction (no second transaction, no
+    second connection checkout). When the step left messages to deliver after the commit, the
+    answer is read after them instead: then this returns the instance's id."""
+    completion = task_actions.complete(session, principal, task_id, data)
+    if session.info.get("pf_dispatch"):
+        return completion.instance.id
+    return _completion_answer(session, principal, task_id, completion.instance.id)
+
+
+def _completion_answer(session: Any, principal: Principal, task_id: int, instance_id: int) -> Json:
+    """The completed task, the instance and its open tasks the caller may see: two statements."""
+    rows = session.execute(_COMPLETION_ANSWER, {"task_id": task_id, "instance_id": instance_id}).all()
+    done = next(r.HumanTask for r in rows if r.HumanTask.id == task_id)
+    following = [r.HumanTask for r in rows if r.HumanTask.id != task_id and r.HumanTask.state == TaskState.OPEN
                  and task_visible(principal, r.HumanTask)]
-    answered = serialize.tasks(db.session, [done, *following])
-    return _ok({"task": answered[0], "instance": serialize.instance(rows[0]), "next_tasks": answered[1:]})
+    answered = serialize.tasks(session, [done, *following])
+    return {"task": answered[0], "instance": serialize.instance(rows[0]), "next_tasks": answered[1:]}
 
 
 _COMPLETION_ANSWER = (
