@@ -78,6 +78,11 @@ def test_a_whole_quarter_through_the_api(api, processes, clock, db_session):
     assert claim["description"] == "夜间执法（两次出勤）" and [e["id"] for e in claim["evidence"]] == [upload["id"]]
     done = m1.post(f"/api/v1/tasks/{task['id']}/complete", {"one_click": False}).get_json()
     assert done["task"]["state"] == "completed" and done["next_tasks"] == []
+    person = org.people["m1_a1"]
+    assert done["task"]["subject"] == {"id": person.id, "name": person.name}
+    assert done["task"]["assignee"]["name"] == done["task"]["completed_by"]["name"] == person.name
+    assert done["task"]["branch"] == {"id": person.branch_id, "name": org.branches["a1"].name}
+    assert done["instance"]["step_status"] == "review" and done["instance"]["steps"] == ["branch_review"]
     mine = m1.get(f"/api/v1/evaluations/{evaluation_id}").get_json()
     assert mine["status"] == "review" and mine["claims"][0]["status"] == "submitted"
     assert mine["explanation"]["provisional"] is True

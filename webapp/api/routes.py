@@ -18,6 +18,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from flask.globals import request_ctx
 from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy.orm import aliased
 
 from models.catalogue import CatalogueStatus, CatalogueVersion, Standard
 from models.clock import now
@@ -31,8 +32,8 @@ from models.evaluation import (
     Quarter,
     SupervisionReport,
 )
-from models.org import UnitKind
-from models.people import Role, User
+from models.org import Branch, UnitKind
+from models.people import Person, Role, User
 from models.permissions import RULES, Principal, can, may_ever, visible_branch_ids
 from models.process import HumanTask, InstanceStatus, ProcessInstance, TaskState
 from webapp import LoginUser
@@ -535,23 +536,47 @@ def _complete_and_answer(session: Any, principal: Principal, task_id: int, data:
 
 
 def _completion_answer(session: Any, principal: Principal, task_id: int, instance_id: int) -> Json:
-    """The completed task, the instance and its open tasks the caller may see: two statements."""
+    """The completed task, the instance and its open tasks the caller may see, with every name the
+    answer shows: one statement."""
     rows = session.execute(_COMPLETION_ANSWER, {"task_id": task_id, "instance_id": instance_id}).all()
+    names = Names(session)
+    for r in rows:
+        t = r.HumanTask
+        names.known(branches={t.branch_id: r.branch_name}, people={t.subject_person_id: r.subject_name},
+                    users={t.assignee_id: User.shown_name(r.assignee_person, r.assignee_display, r.assignee_username),
+                           t.completed_by: User.shown_name(r.doer_person, r.doer_display, r.doer_username)})
     done = next(r.HumanTask for r in rows if r.HumanTask.id == task_id)
     following = [r.HumanTask for r in rows if r.HumanTask.id != task_id and r.HumanTask.state == TaskState.OPEN
                  and task_visible(principal, r.HumanTask)]
-    answered = serialize.tasks(session, [done, *following])
-    return {"task": answered[0], "instance": serialize.instance(rows[0]), "next_tasks": answered[1:]}
+    return {"task": serialize.task(done, names), "instance": serialize.instance(rows[0]),
+            "next_tasks": [serialize.task(t, names) for t in following]}
 
 
-_COMPLETION_ANSWER = (
-    select(HumanTask, ProcessInstance.id, ProcessInstance.process_key, ProcessInstance.status,
-           ProcessInstance.current_steps, ProcessInstance.step_status)
-    .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-    .where(or_(HumanTask.id == bindparam("task_id"),
-               and_(HumanTask.instance_id == bindparam("instance_id"), HumanTask.state == TaskState.OPEN.value)))
-    .order_by(HumanTask.id).execution_options(populate_existing=True)
-)
+def _answer_query() -> Any:
+    subject, assignee, assignee_person = aliased(Person), aliased(User), aliased(Person)
+    doer, doer_person = aliased(User), aliased(Person)
+    return (
+        select(HumanTask, ProcessInstance.id, ProcessInstance.process_key, ProcessInstance.status,
+               ProcessInstance.current_steps, ProcessInstance.step_status,
+               Branch.name.label("branch_name"), subject.name.label("subject_name"),
+               assignee.username.label("assignee_username"), assignee.display_name.label("assignee_display"),
+               assignee_person.name.label("assignee_person"),
+               doer.username.label("doer_username"), doer.display_name.label("doer_display"),
+               doer_person.name.label("doer_person"))
+        .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+        .outerjoin(Branch, Branch.id == HumanTask.branch_id)
+        .outerjoin(subject, subject.id == HumanTask.subject_person_id)
+        .outerjoin(assignee, assignee.id == HumanTask.assignee_id)
+        .outerjoin(assignee_person, assignee_person.id == assignee.person_id)
+        .outerjoin(doer, doer.id == HumanTask.completed_by)
+        .outerjoin(doer_person, doer_person.id == doer.person_id)
+        .where(or_(HumanTask.id == bindparam("task_id"),
+                   and_(HumanTask.instance_id == bindparam("instance_id"), HumanTask.state == TaskState.OPEN.value)))
+        .order_by(HumanTask.id).execution_options(populate_existing=True)
+    )
+
+
+_COMPLETION_ANSWER = _answer_query()
 
 
 # --- Quarters ------------------------------------------------------------------------------------------------------

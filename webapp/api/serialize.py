@@ -76,6 +76,13 @@ class Names:
             tables[kind][ident] = User.shown_name(name, display_name, username) if kind == "u" else name
         return self
 
+    def known(self, people: dict[int | None, str | None] | None = None, users: dict[int | None, str] | None = None,
+              branches: dict[int | None, str | None] | None = None) -> Names:
+        """Names the caller read already (with the rows that show them): no lookup for these."""
+        for table, given in ((self._people, people), (self._users, users), (self._branches, branches)):
+            table.update((k, v) for k, v in (given or {}).items() if k is not None and v is not None)
+        return self
+
     def _ref(self, table: dict[int, str], ident: int | None, loader: str) -> Json | None:
         if ident is None:
             return None
