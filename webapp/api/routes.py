@@ -269,13 +269,6 @@ def arg_text(name: str, max_length: int = 100) -> str | None:
     return raw
 
 
-def ident(value: int) -> int:
-    """A path id the databases can hold; anything larger cannot exist."""
-    if value > MAX_INT:
-        raise NotFound()
-    return value
-
-
 # --- Tokens ----------------------------------------------------------------------------------------------
 
 
@@ -320,7 +313,7 @@ def token_list():
 @guard("signed_in")
 def token_revoke(token_id: int):
     """Revoke one of the caller's tokens."""
-    record = run(api_tokens.revoke, me(), ident(token_id))
+    record = run(api_tokens.revoke, me(), token_id)
     return _ok(serialize.token(record, None, g.get("api_token_id")))
 
 
@@ -369,7 +362,7 @@ def task_visible(principal: Principal, task: HumanTask) -> bool:
 
 
 def load_task(task_id: int) -> HumanTask:
-    task = db.session.get(HumanTask, ident(task_id), populate_existing=True)
+    task = db.session.get(HumanTask, task_id, populate_existing=True)
     if task is None:
         raise NotFound()
     if not task_visible(me(), task):
@@ -605,7 +598,7 @@ def quarter_open():
 @guard("quarter.view")
 def quarter_detail(quarter_id: int):
     """One quarter with how many evaluations are in each state."""
-    q = load_or_404(Quarter, ident(quarter_id), "quarter.view")
+    q = load_or_404(Quarter, quarter_id, "quarter.view")
     out = serialize.quarter(q)
     out["counts"] = quarter.quarter_counts(db.session, q.id)
     return _ok(out)
@@ -616,7 +609,7 @@ def quarter_detail(quarter_id: int):
 def quarter_ranking(quarter_id: int):
     """The publicity board of a quarter: the bureau's ranking, or one branch's (`branch`), of the
     branches whose scores are posted; and the branches ranked by their collective score."""
-    q = load_or_404(Quarter, ident(quarter_id), "ranking.view")
+    q = load_or_404(Quarter, quarter_id, "ranking.view")
     board = ranking.board(db.session, q.id)
     if board is None:
         raise NotFound()
@@ -653,7 +646,7 @@ def quarter_ranking(quarter_id: int):
 
 
 def load_evaluation(evaluation_id: int) -> Evaluation:
-    return load_or_404(Evaluation, ident(evaluation_id), "evaluation.view")
+    return load_or_404(Evaluation, evaluation_id, "evaluation.view")
 
 
 @bp.route(f"{PREFIX}/evaluations/<int:evaluation_id>")
@@ -675,7 +668,7 @@ def claim_add(evaluation_id: int):
 
 
 def _own_claim(ev: Evaluation, claim_id: int) -> Claim:
-    claim = db.session.get(Claim, ident(claim_id))
+    claim = db.session.get(Claim, claim_id)
     if claim is None or claim.evaluation_id != ev.id:
         raise NotFound()
     return claim
@@ -740,7 +733,7 @@ def evidence_upload(evaluation_id: int):
 def evidence_remove(evaluation_id: int, evidence_id: int):
     """Remove a file from a draft claim."""
     ev = load_evaluation(evaluation_id)
-    item = db.session.get(Evidence, ident(evidence_id))
+    item = db.session.get(Evidence, evidence_id)
     if item is None or item.evaluation_id != ev.id:
         raise NotFound()
     run(evidence.delete, me(), item.id, upload_dir=current_app.config["UPLOAD_DIR"])
@@ -751,7 +744,6 @@ def evidence_remove(evaluation_id: int, evidence_id: int):
 @guard("signed_in")
 def appeal_file(evaluation_id: int):
     """Appeal one's own posted score, or raise a concern about any member's posted score."""
-    ident(evaluation_id)
     ev = db.session.get(Evaluation, evaluation_id)
     if ev is None:
         raise NotFound()
@@ -784,7 +776,7 @@ def report_appeal(report_id: int):
     """The member appeals the deduction a substantiated report gave them."""
     reports.own_report(db.session, me(), report_id)
     data = checked(bodies.REPORT_APPEAL)
-    appeal = run(reports.appeal, me(), ident(report_id), data["text"])
+    appeal = run(reports.appeal, me(), report_id, data["text"])
     return _ok(serialize.appeal(appeal, me(), Names(db.session)), 201)
 
 
@@ -849,7 +841,7 @@ def catalogue_detail(version_id: int):
     """A catalogue version's whole tree; `unit_kind` (a code) keeps the common part and that kind's part."""
     from workflows import catalogue
 
-    version = db.session.get(CatalogueVersion, ident(version_id))
+    version = db.session.get(CatalogueVersion, version_id)
     if version is None or (version.status == CatalogueStatus.DRAFT and not can(me(), "catalogue.edit")):
         raise NotFound()
     kinds = catalogue.unit_kind_codes(db.session)
