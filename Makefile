@@ -40,9 +40,9 @@ db: venv
 demo: venv
 	$(FLASK) demo load --if-empty
 
-serve-prod: setup ## the production way: gunicorn, 2 workers + the timer worker (set DATABASE_URL and SECRET_KEY)
+serve-prod: setup ## the production way: gunicorn, 2 workers of 2 threads + the timer worker (set DATABASE_URL and SECRET_KEY)
 	$(FLASK) workflows worker & worker=$$!; trap "kill $$worker" EXIT INT TERM; \
-	$(BIN)/gunicorn --workers $${WORKERS:-2} --bind $(HOST):$(PORT) --access-logfile - 'webapp:create_app()'
+	$(BIN)/gunicorn --workers $${WORKERS:-2} --threads $${THREADS:-2} --bind $(HOST):$(PORT) --access-logfile - 'webapp:create_app()'
 
 bench: venv translations ## performance figures (BENCH_MEMBERS=2000 for a quick run)
 	$(BIN)/python -m bench.run

@@ -29,3 +29,12 @@ def measure(members: int) -> tuple[float | None, float | None]:
     except ImportError:
         return None, None
     return http_load.run(url, members)
+
+
+def details() -> dict[str, object]:
+    """The HTTP run's set-up and CPU split, when it ran."""
+    try:
+        from bench import http_load
+    except ImportError:
+        return {}
+    return dict(http_load.DETAILS)

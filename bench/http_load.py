@@ -1,4 +1,4 @@
-"""Drive 2 gunicorn workers on PostgreSQL with client threads completing one-click self-evaluations
+"""Drive 2 gunicorn workers (2 threads each, as `make serve-prod`) on PostgreSQL with client threads completing one-click self-evaluations
 through the JSON API, each request with its own member's bearer token."""
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = int(os.environ.get("BENCH_HTTP_CLIENTS", "16"))
 REQUESTS = int(os.environ.get("BENCH_HTTP_REQUESTS", "3000"))
-THREADS = int(os.environ.get("BENCH_HTTP_THREADS", "1"))
+THREADS = int(os.environ.get("BENCH_HTTP_THREADS", "2"))  # as `make serve-prod` runs them
 WARMUP = 200
+DETAILS: dict[str, Any] = {}  # how the last run was set up and where its CPU went (for results.json)
 
 
 def _free_port() -> int:
@@ -180,6 +181,8 @@ def run(url: str, members: int) -> tuple[float | None, float | None]:
             f"({failed} failed: {sorted(set(results) - {200})}); worker peak RSS {rss:.0f} MB")
         if ok:
             log("CPU per completed task: " + ", ".join(f"{k} {v / ok * 1000:.1f} ms" for k, v in spent.items()))
+        DETAILS.update({"http_server": f"gunicorn, 2 workers x {THREADS} threads, {CLIENTS} client threads",
+                        "http_cpu_ms_per_task": {k: round(v / ok * 1000, 2) for k, v in spent.items()} if ok else {}})
         return round(tps, 1), round(rss, 1)
     finally:
         server.send_signal(signal.SIGTERM)

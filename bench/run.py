@@ -345,6 +345,7 @@ def main() -> None:
 
     tps, worker_rss = http.measure(members)
     results["http_tasks_per_s"] = tps
+    results.update(http.details())
     if worker_rss:
         results["peak_rss_mb"] = worker_rss
     report(results)
