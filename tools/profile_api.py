@@ -96,6 +96,8 @@ def main() -> None:
         done = len(rest) - half
         print(f"{done} completions, {elapsed / done * 1000:.1f} ms each (profiled), {done / elapsed:.0f}/s")
         pstats.Stats(profile).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(int(os.environ.get("PROFILE_LINES", "45")))
+        for name in os.environ.get("PROFILE_CALLERS", "").split():  # who calls these, and how often
+            pstats.Stats(profile).sort_stats("tottime").print_callers(name)
     finally:
         with engine.connect() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
