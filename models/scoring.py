@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 from typing import Any
 
 ENGINE_VERSION = 1
@@ -69,6 +70,11 @@ class Rules:
     @property
     def baseline_total(self) -> Decimal:
         return sum((i.baseline for i in self.items.values() if i.kind == DEDUCTION), ZERO)
+
+    @cached_property
+    def score_without_claims(self) -> Decimal:
+        """The total of somebody who claims nothing (a one-click declaration), scored once per rules."""
+        return score(self, ()).total
 
 
 @dataclass(frozen=True)

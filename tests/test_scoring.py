@@ -236,3 +236,10 @@ def test_adding_a_lower_honour_of_a_held_category_never_changes_the_score(data, 
     extra = ClaimInput(max(c.claim_id for c in claims) + 1, lower[pick % len(lower)].id, occurrences)
     before = score(rules, claims)
     assert score(rules, claims + [extra]).total == before.total
+
+
+@settings(max_examples=100, deadline=None)
+@given(rules=rules_strategy())
+def test_the_one_click_score_kept_on_the_rules_is_the_engines_score_without_claims(rules):
+    assert rules.score_without_claims == score(rules, []).total == rules.baseline_total.quantize(D("0.01"))
+    assert rules.score_without_claims is rules.score_without_claims  # scored once per rules

@@ -303,8 +303,9 @@ def submit_self_evaluation(session: Session, actor: Principal, task_id: int, *, 
     for claim in drafts:
         claim.status = ClaimStatus.SUBMITTED.value
     rule_set = rules_for(session, version_id, evaluation.unit_kind_id, known=(version_status, fingerprint))
-    self_result = compute(session, evaluation, counting_only=False, claims=claims, evidence=evidence, rule_set=rule_set)
-    evaluation.self_score = self_result.total
+    self_score = (compute(session, evaluation, counting_only=False, claims=claims, evidence=evidence,
+                          rule_set=rule_set).total if claims else rule_set.score_without_claims)
+    evaluation.self_score = self_score
     evaluation.one_click = one_click
     evaluation.recorded_by_branch = proxy
     evaluation.declared_at = now()
@@ -312,7 +313,7 @@ def submit_self_evaluation(session: Session, actor: Principal, task_id: int, *, 
     # No flush until commit: these, the claims and the diagram's new status go out together.
     with session.no_autoflush:
         return runtime.complete_task(session, task_id, actor, {
-            "one_click": one_click, "claims": len(drafts), "self_score": str(self_result.total)},
+            "one_click": one_click, "claims": len(drafts), "self_score": str(self_score)},
             preloaded=(task, instance))
 
 
