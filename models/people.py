@@ -66,7 +66,12 @@ class Person(Base):
 
     @property
     def evaluated(self) -> bool:
-        return self.active and self.status in EVALUATED_STATUSES and self.branch_id is not None
+        return Person.is_evaluated(self.active, self.status, self.branch_id)
+
+    @staticmethod
+    def is_evaluated(active: bool | None, status: str | None, branch_id: int | None) -> bool:
+        """Whether somebody takes part in the quarterly evaluation (as a member of their branch)."""
+        return bool(active) and status in EVALUATED_STATUSES and branch_id is not None
 
 
 class User(Base):

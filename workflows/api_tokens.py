@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session, lazyload
 from models import audit
 from models.api import ApiToken
 from models.clock import now
-from models.people import RoleAssignment, User
+from models.people import Person, RoleAssignment, User
 from models.permissions import Principal
-from workflows import accounts, principals
+from workflows import accounts
 from workflows.errors import DomainError, NotFound, ValidationFailed
 from workflows.i18n import N_
 
@@ -73,14 +73,16 @@ def issue(session: Session, username: str, password: str, *, hours: int, name: s
     return Issued(token, record)
 
 
-# One statement per API request: the token, its user (with their person, joined) and the user's role
-# assignments, one row per assignment. Built once, bound per request.
+# One statement per API request: the token, its user, what of their person makes them a member of
+# a branch, and their role assignments, one row per assignment. Built once, bound per request.
 _RA = RoleAssignment.__table__
+_P = Person.__table__
 _TOKEN_ROWS = (
-    select(ApiToken, User, _RA.c.role, _RA.c.branch_id)
+    select(ApiToken, User, _P.c.active, _P.c.status, _P.c.branch_id, _RA.c.role, _RA.c.branch_id)
     .join(User, User.id == ApiToken.user_id)
+    .outerjoin(_P, _P.c.id == User.person_id)
     .outerjoin(_RA, _RA.c.user_id == ApiToken.user_id)
-    .where(ApiToken.token_hash == bindparam("token_hash")).options(lazyload(User.roles))
+    .where(ApiToken.token_hash == bindparam("token_hash")).options(lazyload(User.roles), lazyload(User.person))
 )
 _TOUCH = update(ApiToken.__table__).where(ApiToken.__table__.c.id == bindparam("pk")).values(
     last_used_at=bindparam("moment"))
@@ -115,8 +117,10 @@ def verify(session: Session, token: str) -> Bearer:
         session.connection().execute(_TOUCH, {"pk": record.id, "moment": moment})
         record.__dict__["last_used_at"] = moment
         session.info["pf_token_touched"] = True
-    assignments = [(role, branch_id) for _, _, role, branch_id in rows if role is not None]
-    return Bearer(user, record, principals.principal_of(user, user.person, assignments))
+    _, _, active, status, branch_id = rows[0][:5]
+    member_branch = branch_id if Person.is_evaluated(active, status, branch_id) else None
+    assignments = [(r[5], r[6]) for r in rows if r[5] is not None]
+    return Bearer(user, record, Principal.build(user.id, user.person_id, member_branch, assignments))
 
 
 def touch_pending(session: Session) -> bool:

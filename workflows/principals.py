@@ -17,13 +17,8 @@ def principal_for(session: Session, user_id: int) -> Principal:
     person = session.get(Person, user.person_id) if user.person_id else None
     rows = session.execute(select(RoleAssignment.role, RoleAssignment.branch_id)
                            .where(RoleAssignment.user_id == user_id)).all()
-    return principal_of(user, person, [(r, b) for r, b in rows])
-
-
-def principal_of(user: User, person: Person | None, assignments: list[tuple[str, int | None]]) -> Principal:
-    """A principal from what the caller read already: the user, their person, their role assignments."""
     member_branch = person.branch_id if person is not None and person.evaluated else None
-    return Principal.build(user.id, user.person_id, member_branch, assignments)
+    return Principal.build(user.id, user.person_id, member_branch, [(r, b) for r, b in rows])
 
 
 def principal_by_username(session: Session, username: str) -> Principal:
