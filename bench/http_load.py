@@ -34,6 +34,37 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_server(env: dict[str, str], *, workers: int, threads: int, stderr: Any = None) -> tuple[subprocess.Popen, int]:
+    """gunicorn serving the app as `make serve-prod` does, on a free local port, once it accepts
+    connections; `env` adds to this process's environment (DATABASE_URL at least)."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", str(workers), "--threads", str(threads),
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "webapp:create_app()"],
+        cwd=ROOT, env=dict(os.environ, SCHEDULER="0", AUTO_DEPLOY_BPMN="0", **env),
+        stdout=subprocess.DEVNULL, stderr=stderr)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return server, port
+        except OSError:
+            pass
+        if server.poll() is not None:
+            raise RuntimeError("gunicorn exited: " + (server.stderr.read().decode() if server.stderr else ""))
+        time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("gunicorn did not start within 30 s")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
 def _prepare(url: str, schema: str, members: int) -> list[tuple[str, int]]:
     """A fresh schema with the bureau seeded and a quarter open; (token, task id) per member."""
     from sqlalchemy import create_engine, text
@@ -120,20 +151,9 @@ def run(url: str, members: int) -> tuple[float | None, float | None]:
     if len(pairs) < WARMUP + 100:
         log("not enough open tasks for the HTTP run")
         return None, None
-    port = _free_port()
-    env = dict(os.environ, DATABASE_URL=url, PGOPTIONS=env_options, SCHEDULER="0", AUTO_DEPLOY_BPMN="0",
-               POINTSFLOW_INSTANCE=os.environ["POINTSFLOW_INSTANCE"])
-    server = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", "2", "--threads", str(THREADS), "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", "webapp:create_app()"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=sys.stderr)
+    server, port = start_server({"DATABASE_URL": url, "PGOPTIONS": env_options}, workers=2, threads=THREADS,
+                                stderr=sys.stderr)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.2)
         work: queue.Queue[tuple[str, int]] = queue.Queue()
         for pair in pairs:
             work.put(pair)
@@ -199,11 +219,7 @@ def run(url: str, members: int) -> tuple[float | None, float | None]:
                         "http_cpu_ms_per_task": {k: round(v / ok * 1000, 2) for k, v in spent.items()} if ok else {}})
         return round(tps, 1), round(rss, 1)
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
         from sqlalchemy import create_engine, text
 
         engine = create_engine(url, isolation_level="AUTOCOMMIT")

@@ -8,31 +8,22 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
-import socket
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
+from bench import http_load
 from tests.conftest import BACKENDS, PG_URL
 
-ROOT = Path(__file__).resolve().parent.parent
 MEMBERS = 100
 COMPLETIONS = 40
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _prepare(url: str) -> list[tuple[str, int]]:
-    from bench import http_load, run
+    from bench import run
 
     app = run.make_app(url, Path(os.environ["POINTSFLOW_INSTANCE"]))
     with app.app_context():
@@ -71,27 +62,6 @@ def database(request: pytest.FixtureRequest, tmp_path: Path):
         admin.dispose()
 
 
-def _serve(url: str, extra_env: dict[str, str]) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
-    env = dict(os.environ, DATABASE_URL=url, SCHEDULER="0", AUTO_DEPLOY_BPMN="0", **extra_env)
-    server = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", "1", "--threads", "4", "--bind",
-         f"127.0.0.1:{port}", "--log-level", "warning", "webapp:create_app()"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return server, port
-        except OSError:
-            pass
-        if server.poll() is not None:
-            raise AssertionError(server.stderr.read().decode() if server.stderr else "gunicorn exited")
-        time.sleep(0.1)
-    server.kill()
-    raise AssertionError("gunicorn did not start")
-
-
 def test_threads_of_the_production_server_complete_each_task_once(database):
     url, extra_env = database
     pairs = _prepare(url)
@@ -103,7 +73,8 @@ def test_threads_of_the_production_server_complete_each_task_once(database):
     with engine.connect() as conn:
         before = dict(conn.execute(select(ProcessInstance.id, ProcessInstance.lock_version).join(
             HumanTask, HumanTask.instance_id == ProcessInstance.id).where(HumanTask.id.in_(task_ids))).all())
-    server, port = _serve(url, extra_env)
+    server, port = http_load.start_server({"DATABASE_URL": url, **extra_env}, workers=1, threads=4,
+                                          stderr=subprocess.PIPE)
     # Every task is submitted twice, by two different threads at about the same time.
     work = [pair for pair in pairs for _ in range(2)]
     lock = threading.Lock()
@@ -131,11 +102,7 @@ def test_threads_of_the_production_server_complete_each_task_once(database):
         for t in threads:
             t.join(120)
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        http_load.stop_server(server)
     errors = server.stderr.read().decode() if server.stderr else ""
     assert "Traceback" not in errors, errors
 
