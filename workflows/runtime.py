@@ -582,11 +582,6 @@ def record_error(session: Session, instance_id: int, message: str) -> None:
                  instance_id=instance_id, data={"error": message[:1000]})
 
 
-def open_tasks_of(session: Session, instance_id: int) -> list[HumanTask]:
-    return list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
-                                                        HumanTask.state == TaskState.OPEN.value)))
-
-
 def instances_waiting_for(session: Session, names: Iterable[str]) -> list[int]:
     clauses = [PI.c.waiting_messages.contains(n) for n in names]
     return list(session.scalars(select(PI.c.id).where(and_(PI.c.status == InstanceStatus.RUNNING.value, or_(*clauses)))))
