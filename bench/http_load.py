@@ -98,7 +98,7 @@ def tokens_for_open_self_evaluations(session: Any, limit: int) -> list[tuple[str
     from models.api import ApiToken
     from models.clock import now
     from models.process import HumanTask, TaskState
-    from workflows import api_tokens
+    from workflows.org import tokens as api_tokens
 
     rows = session.execute(select(HumanTask.id, HumanTask.assignee_id).where(
         HumanTask.form_key == "self_evaluation", HumanTask.state == TaskState.OPEN).limit(limit)).all()

@@ -54,8 +54,10 @@ def engine_floor(n: int = 300) -> float:
     """Median ms to deserialise (stock serializer, spec included), run one task and serialise."""
     from SpiffWorkflow.util.task import TaskState
 
-    import workflows.registry  # noqa: F401
-    from workflows import spiff
+    from workflows import setup
+    from workflows.engine import spiff
+
+    setup.configure()
 
     parsed = spiff.parse((ROOT / "bpmn" / "person_quarter.bpmn").read_bytes())["person_quarter"]
     wf = spiff.new_workflow(parsed)
@@ -92,8 +94,9 @@ def prepare(app: Any, members: int) -> Any:
     from flask_migrate import upgrade
 
     from bench import seed
+    from demo import catalogue as demo_catalogue
     from webapp.extensions import db
-    from workflows import demo_catalogue, deploy
+    from workflows.engine import deploy
 
     upgrade()
     session = db.session
@@ -107,7 +110,8 @@ def prepare(app: Any, members: int) -> Any:
 
 
 def measure_open(session: Any, seeded: Any) -> tuple[float, Any]:
-    from workflows import principals, quarter
+    from workflows.org import principals
+    from workflows.quarter import opening as quarter
 
     office = principals.principal_for(session, seeded.office_user)
     from models import clock
@@ -134,7 +138,9 @@ def measure_complete(session: Any, quarter_id: int, n: int = 500) -> list[float]
     from sqlalchemy import select
 
     from models.process import HumanTask, TaskState
-    from workflows import evaluation, principals, tx
+    from workflows.engine import tx
+    from workflows.org import principals
+    from workflows.quarter import evaluation
 
     tasks = session.execute(select(HumanTask.id, HumanTask.assignee_id).where(
         HumanTask.quarter_id == quarter_id, HumanTask.form_key == "self_evaluation",
@@ -197,7 +203,8 @@ def measure_inbox(session: Any, target_rows: int = 1_000_000, samples: int = 300
 
     from models.people import RoleAssignment, User
     from models.process import HumanTask
-    from workflows import inbox, principals
+    from workflows.org import principals
+    from workflows.reading import inbox
 
     have = session.scalar(select(func.count()).select_from(HumanTask)) or 0
     t0 = time.perf_counter()
@@ -232,7 +239,7 @@ def measure_ranking(app: Any, session: Any, members: int = 120_000) -> tuple[flo
     from models.evaluation import BranchQuarter, Evaluation, Quarter
     from models.org import Branch, Unit
     from models.people import Person, User
-    from workflows import ranking
+    from workflows.reading import ranking
 
     have = session.scalar(select(func.count()).select_from(Person)) or 0
     branch_ids = list(session.scalars(select(Branch.id)))

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from models.org import Branch, Bureau, Unit, UnitKind
 from models.people import Person, RoleAssignment, User
-from workflows import accounts
+from workflows.org import accounts
 
 PASSWORD = "bench-password"
 

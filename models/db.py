@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -104,3 +105,18 @@ def install_engine_hooks() -> None:
 
     if not event.contains(Engine, "connect", _sqlite_pragmas):
         event.listen(Engine, "connect", _sqlite_pragmas)
+
+
+def listen(target: Any, hooks: dict[str, Any]) -> None:
+    """Register event hooks on `target` unless they already are (so installing twice is harmless)."""
+    from sqlalchemy import event
+
+    for name, fn in hooks.items():
+        if not event.contains(target, name, fn):
+            event.listen(target, name, fn)
+
+
+def chunks(values: list[Any], size: int = 5000) -> Iterator[list[Any]]:
+    """Slices small enough for an IN list on every database."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]

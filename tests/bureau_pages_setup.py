@@ -97,7 +97,7 @@ def first_evaluation(session, quarter_id: int) -> Evaluation:
 def _additions(session, ev: Evaluation, *, bonus: bool) -> list[dict]:
     """Claims a reviewer adds from the branch's records: bonuses worth well over the excellent line's
     margin, or deductions heavy enough to fall under the pass line."""
-    from workflows import evaluation as evaluations
+    from workflows.quarter import evaluation as evaluations
 
     rules = evaluations.rules(session, ev)
     out = []
@@ -131,8 +131,8 @@ def review_quarter(session, quarter_id: int, *, excellent: tuple[int, ...] = (),
     """Review every evaluation: people in `excellent` get bonuses from the records, people in `weak`
     heavy deductions, everybody else is accepted as declared."""
     from tests import quarter_helpers as qh
-    from workflows import evaluation as evaluations
-    from workflows import tx
+    from workflows.engine import tx
+    from workflows.quarter import evaluation as evaluations
 
     for task in qh.tasks(session, "branch_review", quarter_id=quarter_id):
         if task.subject_person_id not in excellent + weak:
@@ -169,7 +169,8 @@ def notified(session, clock, *, branch_follow_ups: dict | None = None, **kwargs)
     """The notice is published (every member under the pass line gets a reminder talk and loses award
     eligibility); the Leading Group's filing task is waiting."""
     from tests import quarter_helpers as qh
-    from workflows import notices, tx
+    from workflows.engine import tx
+    from workflows.quarter import notices
 
     q = at_notice(session, clock, **kwargs)
     [task] = qh.tasks(session, "quarter_notice", quarter_id=q.id)
@@ -184,7 +185,8 @@ def notified(session, clock, *, branch_follow_ups: dict | None = None, **kwargs)
 def filed(session, clock, **kwargs) -> Quarter:
     """Filed and locked; the Leading Group's verification task is waiting."""
     from tests import quarter_helpers as qh
-    from workflows import notices, tx
+    from workflows.engine import tx
+    from workflows.quarter import notices
 
     q = notified(session, clock, **kwargs)
     [task] = qh.tasks(session, "filing_acceptance", quarter_id=q.id)
@@ -240,7 +242,8 @@ def shoot_notice(session) -> None:
 def shoot_filing(session) -> None:
     """Demo 2026 Q4 notified (with a weak branch's secretary to interview): the filing task waits."""
     from tests import quarter_helpers as qh
-    from workflows import notices, tx
+    from workflows.engine import tx
+    from workflows.quarter import notices
 
     shoot_notice(session)
     q = _demo_q4(session)
@@ -258,7 +261,8 @@ def shoot_filing(session) -> None:
 def shoot_verification(session) -> None:
     """Demo 2026 Q4 filed: the Leading Group's verification task waits."""
     from tests import quarter_helpers as qh
-    from workflows import notices, tx
+    from workflows.engine import tx
+    from workflows.quarter import notices
 
     shoot_filing(session)
     q = _demo_q4(session)
@@ -270,7 +274,8 @@ def shoot_verification(session) -> None:
 def shoot_annual(session) -> None:
     """Demo 2026 with Q3 and Q4 filed, the annual assessment reviewed and approved."""
     from tests import quarter_helpers as qh
-    from workflows import annual, tx
+    from workflows.engine import tx
+    from workflows.quarter import annual
 
     shoot_verification(session)
     tx.run(session, annual.start, qh.who(session, "office"), 2026)
@@ -281,7 +286,8 @@ def shoot_annual(session) -> None:
 
 def shoot_annual_approved(session) -> None:
     from tests import quarter_helpers as qh
-    from workflows import annual, tx
+    from workflows.engine import tx
+    from workflows.quarter import annual
 
     shoot_annual(session)
     [approval] = qh.tasks(session, "annual_approval")
@@ -291,7 +297,8 @@ def shoot_annual_approved(session) -> None:
 def shoot_reports(session) -> None:
     """A few supervision reports in the demo: by members, and one recorded by the party office."""
     from tests import quarter_helpers as qh
-    from workflows import reports, tx
+    from workflows.engine import tx
+    from workflows.quarter import reports
 
     subject, other = _demo_people(session, "member1", "member2")
     tx.run(session, reports.submit, qh.who(session, "member3"), subject_person_id=subject,

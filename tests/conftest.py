@@ -167,7 +167,7 @@ def org(app, db_session):
 @pytest.fixture
 def demo_org(app, db_session):
     """The demo bureau of `flask demo load` (organisation and people only)."""
-    from workflows import demo
+    from demo import bureau as demo
 
     demo.load(db_session)
     db_session.commit()

@@ -15,7 +15,7 @@ TEST_PASSWORD = "pointsflow-test"
 
 @lru_cache(maxsize=1)
 def password_hash() -> str:
-    from workflows.accounts import hash_password
+    from workflows.org.accounts import hash_password
 
     return hash_password(TEST_PASSWORD)
 

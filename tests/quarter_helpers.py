@@ -12,20 +12,24 @@ from sqlalchemy import select
 from models.evaluation import Evaluation, Quarter
 from models.people import User
 from models.process import HumanTask, TaskState
-from workflows import branch, deploy, evaluation, jobs, notices, principals, quarter, tx
+from workflows.engine import deploy, jobs, tx
+from workflows.org import principals
+from workflows.quarter import branch, evaluation, notices
+from workflows.quarter import opening as quarter
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def deploy_shipped(session) -> None:
-    import workflows.registry  # noqa: F401
+    from workflows import setup
 
+    setup.configure()
     deploy.deploy_shipped(str(ROOT / "bpmn"), actor_user_id=None)
     session.commit()
 
 
 def load_catalogue(session) -> None:
-    from workflows import demo_catalogue
+    from demo import catalogue as demo_catalogue
 
     demo_catalogue.load(session)
     session.commit()

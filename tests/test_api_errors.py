@@ -49,8 +49,8 @@ def test_a_body_that_is_not_a_json_object_is_400(api, quarter, raw):
      {"person_follow_ups", "person_follow_ups-5"}),
 ])
 def test_wrong_types_are_422_with_a_message_per_field(form, body, fields):
-    from workflows import task_actions
     from workflows.errors import ValidationFailed
+    from workflows.quarter import task_actions
 
     with pytest.raises(ValidationFailed) as caught:
         task_actions.check(form, body)
@@ -118,7 +118,7 @@ def test_a_second_completion_is_409_and_so_is_a_task_taken_by_somebody_else(api,
 
 @pytest.fixture
 def draft_claim(api, quarter, db_session, org):
-    from workflows import evaluation
+    from workflows.quarter import evaluation
 
     ev = _evaluation(db_session, org, quarter, "m1_a1")
     bonus = next(s for s in evaluation.rules(db_session, ev).standards.values() if s.kind == "bonus")

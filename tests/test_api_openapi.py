@@ -9,8 +9,8 @@ import re
 import pytest
 
 from tests.test_api_support import document
-from workflows import task_actions
-from workflows.forms import FORMS
+from workflows.quarter import task_actions
+from workflows.quarter.forms import FORMS
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from tests import quarter_helpers as qh
 from tests.test_api_support import api_fixture, processes_fixture  # noqa: F401 - fixtures
-from workflows import jobs
+from workflows.engine import jobs
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -232,7 +232,7 @@ def test_the_branch_records_for_an_overdue_member_through_the_api(api, processes
     assert task["role"] == "reviewer"
     evaluation_id = api("rev_a1").get(f"/api/v1/tasks/{task['id']}").get_json()["context"]["evaluation"]["id"]
     ev = qh.evaluation_of(db_session, q.id, org.people["m1_a1"].id)
-    from workflows import evaluation
+    from workflows.quarter import evaluation
 
     deduction = next(s for s in evaluation.rules(db_session, ev).standards.values() if s.kind == "deduction")
     claim = api("rev_a1").post(f"/api/v1/evaluations/{evaluation_id}/claims",
@@ -245,7 +245,8 @@ def test_the_branch_records_for_an_overdue_member_through_the_api(api, processes
 
 
 def test_the_annual_assessment_through_the_api(api, processes, clock, db_session):
-    from workflows import annual, tx
+    from workflows.engine import tx
+    from workflows.quarter import annual
 
     q = qh.open_quarter(db_session, clock)
     qh.declare_all(db_session, q.id)

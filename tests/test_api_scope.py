@@ -12,7 +12,9 @@ from models.permissions import can
 from tests import quarter_helpers as qh
 from tests.test_api_support import api_fixture, processes_fixture, quarter_fixture  # noqa: F401
 from webapp.authz import target_of
-from workflows import evaluation, inbox, reports, tx
+from workflows.engine import tx
+from workflows.quarter import evaluation, reports
+from workflows.reading import inbox
 
 OUTSIDERS = ("m1_a2", "rev_a2", "sec_a2", "disc_a2", "m1_b1", "rev_b1", "sec_b1", "disc_b1")
 
@@ -167,7 +169,7 @@ def test_only_the_party_office_opens_a_quarter(api, processes):
 
 def test_catalogue_drafts_are_for_the_party_office(api, processes, db_session):
     from models.catalogue import CatalogueVersion
-    from workflows import catalogue
+    from workflows.catalogue import versions as catalogue
 
     published = db_session.scalar(select(CatalogueVersion))
     draft = tx.run(db_session, catalogue.copy_version, published.id, year=2027, name="2027 草稿", actor_user_id=None)

@@ -157,7 +157,8 @@ def screenshot_tokens(session) -> None:
     from datetime import timedelta
 
     from models.clock import now
-    from workflows import api_tokens, principals
+    from workflows.org import principals
+    from workflows.org import tokens as api_tokens
 
     for name in ("排班脚本", "移动端", "旧脚本"):
         api_tokens.issue(session, "office", "pointsflow", hours=720, name=name)

@@ -122,7 +122,7 @@ def test_nobody_revokes_another_users_token(api, org):
 
 
 def test_changing_the_password_ends_every_token(api, org, db_session):
-    from workflows import accounts
+    from workflows.org import accounts
 
     user = api("m1_a1")
     accounts.change_password(db_session, db_session.get(User, org.users["m1_a1"].id),

@@ -20,7 +20,8 @@ from models.evaluation import Claim, Evidence, Notification
 from models.process import HumanTask, TaskState
 from tests import quarter_helpers as qh
 from tests.test_api_support import api_fixture, processes_fixture, quarter_fixture  # noqa: F401
-from workflows import evaluation, evidence, reports, tx
+from workflows.engine import tx
+from workflows.quarter import evaluation, evidence, reports
 
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
        b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from demo import catalogue as demo_catalogue
 from models.catalogue import (
     CatalogueFrozenError,
     CatalogueStatus,
@@ -19,7 +20,7 @@ from models.catalogue import (
     validate_spec,
 )
 from models.scoring import ClaimInput, score
-from workflows import catalogue, demo_catalogue
+from workflows.catalogue import versions as catalogue
 from workflows.errors import Conflict, NotFound, ValidationFailed
 
 D = Decimal

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from demo import catalogue as demo_catalogue
 from models.catalogue import CatalogueVersion
-from workflows import catalogue, catalogue_excel, demo_catalogue
-from workflows.catalogue_excel import WorkbookInvalid, export_spec, parse_workbook
+from workflows.catalogue import excel as catalogue_excel
+from workflows.catalogue import versions as catalogue
+from workflows.catalogue.excel import WorkbookInvalid, export_spec, parse_workbook
 
 DATA = Path(__file__).resolve().parent / "data" / "catalogue"
 KINDS = {"department": "机关部门", "maritime_office": "下属海事处"}

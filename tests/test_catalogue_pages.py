@@ -10,9 +10,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from demo import catalogue as demo_catalogue
 from models.catalogue import CatalogueVersion, Item, Standard
-from workflows import catalogue, demo_catalogue
-from workflows.catalogue_excel import parse_workbook
+from workflows.catalogue import versions as catalogue
+from workflows.catalogue.excel import parse_workbook
 
 D = Decimal
 KINDS = {"department": "机关部门", "maritime_office": "下属海事处"}

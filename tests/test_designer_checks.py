@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from models.process import HumanTask, InstanceStatus, ProcessVersion, TaskState, Timer
 from tests.quarter_helpers import who
-from workflows import deploy, migration, runtime, spiff, tx
+from workflows.designer import migration
+from workflows.engine import deploy, runtime, spiff, tx
 from workflows.errors import NotAllowed, ValidationFailed
 
 DATA = Path(__file__).parent / "data" / "bpmn"

@@ -192,7 +192,7 @@ def test_migration_page_dry_run_then_move(designer, db_session, org, clock):
 def test_every_validation_message_has_a_place_in_the_designers_catalogue():
     """The services' message ids are listed in webapp/designer/texts.py, so they get translated."""
     listed = set(texts.MESSAGE_IDS) | set(texts.PREFIXED.values())
-    for module in ("workflows/deploy.py", "workflows/migration.py"):
+    for module in ("workflows/engine/deploy.py", "workflows/designer/migration.py"):
         tree = ast.parse((ROOT / module).read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "N_":

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from models.audit import AuditEvent
 from models.permissions import Principal
 from models.process import HumanTask, InstanceStatus, ProcessInstance, TaskState, Timer
-from workflows import deploy, jobs, runtime, spiff
+from workflows.engine import deploy, jobs, registry, runtime
 from workflows.errors import NotAllowed, TaskNotReady, TaskTaken
 
 DATA = Path(__file__).parent / "data" / "bpmn"
@@ -21,19 +21,15 @@ XML = (DATA / "engine_test.bpmn").read_bytes()
 
 @pytest.fixture(autouse=True)
 def test_registry():
-    deploy.KNOWN_FORMS.add("test_form")
-    deploy.EXTERNAL_MESSAGES.add("go")
     echoes = []
 
-    @spiff.operator("test_echo")
     def echo(ctx, data, value):
         echoes.append((ctx.instance.id, value))
         return {"echo": value}
 
+    registry.add(forms=["test_form"], operators={"test_echo": echo}, external_messages=["go"])
     yield echoes
-    deploy.KNOWN_FORMS.discard("test_form")
-    deploy.EXTERNAL_MESSAGES.discard("go")
-    spiff.OPERATORS.pop("test_echo", None)
+    registry.remove(forms=["test_form"], operators=["test_echo"], external_messages=["go"])
 
 
 def principal(session, user):

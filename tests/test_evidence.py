@@ -16,8 +16,9 @@ from models.evaluation import Claim, Evidence, Quarter
 from tests import quarter_helpers as qh
 from tests import test_member_states as states
 from webapp.member.files import content_disposition
-from workflows import evaluation, evidence, tx
+from workflows.engine import tx
 from workflows.errors import QuarterLocked, WindowClosed
+from workflows.quarter import evaluation, evidence
 
 SAMPLES = Path(__file__).resolve().parent / "data" / "uploads"
 GOOD = sorted((SAMPLES / "good").iterdir())

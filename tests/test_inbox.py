@@ -13,8 +13,9 @@ from models.people import RoleAssignment
 from models.process import HumanTask, TaskState
 from tests import quarter_helpers as qh
 from webapp.extensions import db
-from workflows import inbox, runtime, tx
+from workflows.engine import runtime, tx
 from workflows.errors import TaskTaken
+from workflows.reading import inbox
 
 
 @pytest.fixture
@@ -282,7 +283,7 @@ def test_claim_release_and_the_second_claim(client, login, db_session, org, decl
 def test_claiming_a_done_task_says_so(client, login, db_session, org, declared):
     [done] = qh.tasks(db_session, "self_evaluation", person_id=org.people["m1_a1"].id, state=TaskState.COMPLETED)
     [review] = open_tasks(db_session, form_key="branch_review", subject_person_id=org.people["m1_a1"].id)
-    from workflows import evaluation
+    from workflows.quarter import evaluation
 
     tx.run(db_session, evaluation.review, qh.who(db_session, "rev_a1"), review.id, [])
     as_user(client, login, "rev2_a1")

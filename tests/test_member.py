@@ -22,7 +22,9 @@ from models.evaluation import (
 from models.people import Person
 from tests import quarter_helpers as qh
 from tests import test_member_states as states
-from workflows import appeals, evaluation, explain, jobs, notify, reports, tx
+from workflows.engine import jobs, tx
+from workflows.quarter import appeals, evaluation, notify, reports
+from workflows.reading import explain
 
 
 def text_of(response) -> str:

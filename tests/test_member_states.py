@@ -16,7 +16,8 @@ from models import clock as real_clock
 from models.evaluation import Quarter, QuarterStatus
 from models.people import User
 from tests import quarter_helpers as qh
-from workflows import evaluation, evidence, tx
+from workflows.engine import tx
+from workflows.quarter import evaluation, evidence
 
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
        b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82")
@@ -126,7 +127,7 @@ def says(app: Any, message: str, **params: Any) -> str:
 def showcase(session: Any, clock: Any = real_clock) -> Any:
     """For screenshots: `member1`'s posted quarter with an appeal decided, a concern raised about
     them and decided, and a substantiated supervision report they may still appeal."""
-    from workflows import appeals, reports
+    from workflows.quarter import appeals, reports
 
     ev, claims = posted_with_claims(session, clock, "member1")
     user = session.scalar(select(User).where(User.username == "member1"))
@@ -146,7 +147,7 @@ def showcase(session: Any, clock: Any = real_clock) -> Any:
 
 
 def _decide(session: Any, ev: Any, decision: str, reason: str) -> None:
-    from workflows import appeals
+    from workflows.quarter import appeals
 
     [task] = qh.tasks(session, "appeal_decision", person_id=ev.person_id)
     tx.run(session, appeals.decide, qh.reviewer_for(session, task), task.id, decision=decision, reason=reason)

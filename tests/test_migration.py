@@ -13,7 +13,8 @@ from models.audit import AuditEvent
 from models.process import HumanTask, InstanceStatus, ProcessInstance, TaskState, Timer
 from tests.quarter_helpers import who
 from tests.test_engine import test_registry  # noqa: F401 - registers the test form, message and operator
-from workflows import deploy, migration, runtime, tx
+from workflows.designer import migration
+from workflows.engine import deploy, runtime, tx
 from workflows.errors import NotAllowed
 
 DATA = Path(__file__).parent / "data" / "bpmn"
@@ -264,7 +265,7 @@ def test_two_migrations_of_one_instance_one_wins(app, db_session, org, v1, clock
     other = Session(db_session.get_bind())
     stale = other.get(ProcessInstance, instance.id)
     complete(db_session, instance, "m1_a1")
-    import workflows.runtime as rt
+    import workflows.engine.runtime as rt
 
     original = rt.get_instance
     rt.get_instance = lambda session, iid: stale  # the migration works on what it read before

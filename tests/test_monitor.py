@@ -24,8 +24,9 @@ from tests.test_migration import (
     start,
     test_registry,  # noqa: F401 - registers the test form, message and operator
 )
-from workflows import monitor, runtime, spiff, tx
+from workflows.engine import registry, runtime, tx
 from workflows.errors import Conflict, EngineError, NotAllowed
+from workflows.reading import monitor
 
 ALL = monitor.Filters()
 
@@ -183,13 +184,14 @@ def test_instance_detail_shows_history_state_and_steps(db_session, org, known):
 
 def test_a_failed_delivery_is_recorded_and_retried_after_the_fix(db_session, org, known, test_registry):  # noqa: F811
     broken = {"on": True}
-    original = spiff.OPERATORS["test_echo"]
+    original = registry.operator("test_echo")
 
-    @spiff.operator("test_echo")
     def flaky(ctx, data, value):
         if broken["on"]:
             raise RuntimeError("the mail server is down")
         return original(ctx, data, value)
+
+    registry.add(operators={"test_echo": flaky})
 
     instance = known["a1_wait"]
     from models.clock import now
@@ -219,7 +221,7 @@ def test_a_failed_delivery_is_recorded_and_retried_after_the_fix(db_session, org
 
 def test_a_retry_that_fails_in_the_engine_raises(db_session, org, known, test_registry):  # noqa: F811
     instance = known["b1_failed"]
-    from workflows import runtime as rt
+    from workflows.engine import runtime as rt
 
     original = rt.load_workflow
 

@@ -9,7 +9,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from models.process import InstanceStatus, ProcessInstance
-from workflows import migration, principals, runtime
+from workflows.designer import migration
+from workflows.engine import runtime
+from workflows.org import principals
 
 ROOT = Path(__file__).resolve().parent.parent
 

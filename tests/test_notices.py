@@ -74,7 +74,8 @@ def test_signed_out_visitors_are_sent_to_sign_in(client, published):
 def test_a_later_notice_supersedes(client, login, db_session, clock, published):
     q, notice = published
     # The Leading Group returns the filing; the party office publishes a corrected notice.
-    from workflows import notices, tx
+    from workflows.engine import tx
+    from workflows.quarter import notices
 
     [filing] = qh.tasks(db_session, "filing_acceptance", quarter_id=q.id)
     tx.run(db_session, notices.accept_filing, qh.who(db_session, "leader"), filing.id, decision="returned",

@@ -146,7 +146,8 @@ def test_follow_ups_overview_lists_kind_assignee_due_and_overdue(client, login, 
     html = client.get(f"/office/follow-ups?quarter={q.id}&status=overdue").get_data(as_text=True)
     assert html.split("<tbody>")[1].count("已超期") == 3
     # Done: the secretary's record shows.
-    from workflows import followups, tx
+    from workflows.engine import tx
+    from workflows.quarter import followups
 
     [talk] = qh.tasks(db_session, "follow_up", person_id=weak, branch_id=org.branches["a1"].id)
     tx.run(db_session, followups.complete, qh.who(db_session, "sec_a1"), talk.id, record="已约谈，本人表示整改。")

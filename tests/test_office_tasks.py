@@ -21,7 +21,7 @@ from models.evaluation import (
 )
 from tests import bureau_pages_setup as S
 from tests import quarter_helpers as qh
-from workflows import evaluation, notices
+from workflows.quarter import evaluation, notices
 
 
 @pytest.fixture
@@ -129,7 +129,8 @@ def test_task_pages_check_the_form_of_the_task(client, login, db_session, ready,
 
 def test_filing_summary_return_needs_a_reason_and_accept_locks(client, login, db_session, ready, clock):
     from models.evaluation import Appeal
-    from workflows import appeals, notices, tx
+    from workflows.engine import tx
+    from workflows.quarter import appeals, notices
 
     org = ready
     weak = org.people["m2_a1"]

@@ -14,8 +14,9 @@ from sqlalchemy import select
 from models.evaluation import BranchQuarter, Evaluation
 from tests import bureau_pages_setup as S
 from tests import quarter_helpers as qh
-from workflows import branch as branches
-from workflows import ranking, tx
+from workflows.engine import tx
+from workflows.quarter import branch as branches
+from workflows.reading import ranking
 
 # --- The ranking service, on a synthetic bureau with many ties ----------------------------------------
 

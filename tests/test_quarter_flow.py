@@ -18,8 +18,9 @@ from models.evaluation import (
 )
 from models.process import HumanTask, InstanceStatus, ProcessInstance, TaskState
 from tests import quarter_helpers as qh
-from workflows import appeals, evaluation, followups, jobs, reports, tx
+from workflows.engine import jobs, tx
 from workflows.errors import QuarterLocked, TaskNotReady, WindowClosed
+from workflows.quarter import appeals, evaluation, followups, reports
 
 
 @pytest.fixture
@@ -308,7 +309,7 @@ def test_every_step_is_in_the_history(db_session, org, env, clock):
 
 
 def test_ties_share_a_rank():
-    from workflows.notices import competition_ranks
+    from workflows.quarter.notices import competition_ranks
 
     assert competition_ranks(["99.00", "99.00", "98.50", "90.00", "90.00", "80.00"]) == [1, 1, 3, 4, 4, 6]
     assert competition_ranks([]) == []

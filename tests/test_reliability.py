@@ -17,8 +17,9 @@ from models.audit import AuditEvent
 from models.evaluation import Claim
 from models.process import HumanTask, ProcessInstance, TaskState, Timer
 from tests import quarter_helpers as qh
-from workflows import deploy, evaluation, jobs, runtime, spiff, tx
+from workflows.engine import deploy, jobs, runtime, spiff, tx
 from workflows.errors import Conflict, QuarterLocked, TaskNotReady, TaskTaken
+from workflows.quarter import evaluation
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ def test_a_restart_loses_nothing(app, db_session, org, quarter_env, request, tmp
     db_session.remove()
     # A new process: empty caches, new engine, new connections — only the database remains.
     deploy.clear_cache()
-    from workflows import catalogue
+    from workflows.catalogue import versions as catalogue
 
     catalogue.clear_rules_cache()
     from webapp.extensions import db

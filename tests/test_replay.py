@@ -20,7 +20,8 @@ from tests.test_migration import (
     with_check_step,
     with_gateway,
 )
-from workflows import jobs, replay, runtime, spiff
+from workflows.designer import replay
+from workflows.engine import jobs, runtime, spiff
 
 
 @pytest.fixture

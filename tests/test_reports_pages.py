@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from models.evaluation import SupervisionReport
 from tests import quarter_helpers as qh
-from workflows import reports, tx
+from workflows.engine import tx
+from workflows.quarter import reports
 
 
 @pytest.fixture

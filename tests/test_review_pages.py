@@ -25,7 +25,8 @@ from models.evaluation import (
 from models.process import HumanTask, TaskState
 from tests import quarter_helpers as qh
 from tests import test_review_pages_states as st
-from workflows import appeals, branch, evaluation, reports, tx
+from workflows.engine import tx
+from workflows.quarter import appeals, branch, evaluation, reports
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -20,7 +20,9 @@ from models import clock
 from models.evaluation import Evaluation, Evidence, Quarter
 from models.process import HumanTask, TaskState
 from tests import quarter_helpers as qh
-from workflows import appeals, branch, evaluation, jobs, quarter, reports, tx
+from workflows.engine import jobs, tx
+from workflows.quarter import appeals, branch, evaluation, reports
+from workflows.quarter import opening as quarter
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from models.audit import AuditEvent
 from models.people import Person
-from workflows import roster
 from workflows.errors import ValidationFailed
+from workflows.imports import roster
 
 DATA = Path(__file__).parent / "data" / "roster"
 HEADER = ["工号", "姓名", "性别", "所在党支部", "党员身份", "入党时间", "转正时间", "确定为积极分子时间", "职务",
@@ -462,7 +462,7 @@ def test_nothing_is_half_imported_when_the_database_changed_after_the_preview(cl
     response = upload(client, workbook([person_row("H1"), person_row("H2", username="late")]))
     token = response.headers["Location"].split("/admin/roster/")[1].split("?")[0]
     # Meanwhile somebody takes the username.
-    from workflows import org as org_service
+    from workflows.org import org as org_service
 
     org_service.create_person(db_session, employee_no="Z9", name="抢先者", branch_id=org.branches["a1"].id,
                               joined_party_on=date(2000, 1, 1), username="late")
@@ -507,7 +507,7 @@ def test_upload_without_a_file_is_a_form_error(client, org, login):
 def test_another_administrators_upload_is_not_found(client, app, org, login, db_session):
     from models.people import Role
     from tests.factories import password_hash
-    from workflows import org as org_service
+    from workflows.org import org as org_service
 
     login("admin")
     response = upload(client, workbook([person_row("S1")]))

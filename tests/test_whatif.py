@@ -9,10 +9,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from demo import catalogue as demo_catalogue
 from models.catalogue import Standard
 from models.clock import now
 from models.evaluation import Claim, Evaluation, Evidence, Quarter
-from workflows import catalogue, demo_catalogue, whatif
+from workflows.catalogue import versions as catalogue
+from workflows.catalogue import whatif
 from workflows.errors import NotFound, ValidationFailed
 
 D = Decimal

@@ -38,7 +38,9 @@ def main() -> None:
     with app.app_context():
         from models.process import HumanTask, TaskState
         from webapp.extensions import db
-        from workflows import evaluation, principals, tx
+        from workflows.engine import tx
+        from workflows.org import principals
+        from workflows.quarter import evaluation
 
         session = db.session
         seeded = run.prepare(app, members)

@@ -46,10 +46,10 @@ def main() -> None:
     with app.app_context():
         if not args.db:
             upgrade()
-            from workflows import demo
+            from demo import bureau as demo
 
             try:
-                from workflows import deploy
+                from workflows.engine import deploy
 
                 deploy.deploy_shipped(app.config["BPMN_DIR"], actor_user_id=None)
             except Exception as e:  # noqa: BLE001 - a screenshot tool: say it and go on

@@ -34,8 +34,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     Path(app.config["UPLOAD_DIR"]).mkdir(parents=True, exist_ok=True)
 
     from webapp import i18n
-    from workflows import registry  # noqa: F401 - forms, service-task operators, the locked-quarter guard
+    from workflows import setup
 
+    setup.configure()  # forms, service-task operators, the session hooks
     i18n.compile_all()
     install_engine_hooks()
     db.init_app(app)

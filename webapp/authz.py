@@ -20,7 +20,7 @@ from models.db import db, get_by_id
 from models.org import Branch
 from models.people import Person
 from models.permissions import NOBODY, Principal, Target, can, may_ever
-from workflows.principals import principal_for
+from workflows.org.principals import principal_for
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M")

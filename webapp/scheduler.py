@@ -20,7 +20,7 @@ def start(app: Flask) -> BackgroundScheduler:
 
     def tick() -> None:
         from webapp.extensions import db
-        from workflows import jobs
+        from workflows.engine import jobs
 
         with app.app_context():
             try:

@@ -21,7 +21,7 @@ def on_start(app: Flask) -> None:
         except Exception:  # the database may not exist yet (before `flask db upgrade`)
             ready = False
         if ready and app.config.get("AUTO_DEPLOY_BPMN"):
-            from workflows import deploy
+            from workflows.engine import deploy
 
             try:
                 deploy.deploy_shipped(app.config["BPMN_DIR"], actor_user_id=None)

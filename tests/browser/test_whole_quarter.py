@@ -17,7 +17,8 @@ from models.evaluation import Appeal, Quarter
 from models.process import TaskState
 from tests import quarter_helpers as qh
 from tests.factories import TEST_PASSWORD
-from workflows import evaluation, jobs, tx
+from workflows.engine import jobs, tx
+from workflows.quarter import evaluation
 
 pytestmark = pytest.mark.browser
 SHANGHAI = ZoneInfo("Asia/Shanghai")

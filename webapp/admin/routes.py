@@ -37,8 +37,9 @@ from webapp.extensions import db
 from webapp.forms_util import apply_field_errors
 from webapp.labels import label
 from webapp.nav import register
-from workflows import org, roster
 from workflows.errors import DomainError, ValidationFailed
+from workflows.imports import roster
+from workflows.org import org
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 

@@ -4,7 +4,7 @@ into the OpenAPI document, so the document and the server cannot disagree."""
 
 from __future__ import annotations
 
-from workflows.task_actions import Spec
+from workflows.quarter.task_actions import Spec
 
 REQ_STRING = Spec("string", required=True, nullable=False)
 REQ_ID = Spec("integer", required=True, nullable=False)

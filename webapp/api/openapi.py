@@ -15,8 +15,8 @@ from typing import Any
 from models.people import Role
 from models.process import TaskState
 from webapp.api import bodies
-from workflows import task_actions
-from workflows.forms import FORMS
+from workflows.quarter import task_actions
+from workflows.quarter.forms import FORMS
 
 Schema = dict[str, Any]
 MAX_ID = task_actions.MAX_INT

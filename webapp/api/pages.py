@@ -18,8 +18,9 @@ from models.people import User
 from webapp.authz import current_principal, guard, public
 from webapp.extensions import db
 from webapp.nav import register
-from workflows import api_tokens, tx
+from workflows.engine import tx
 from workflows.errors import DomainError
+from workflows.org import tokens as api_tokens
 
 bp = Blueprint("pages", __name__, template_folder="templates")
 

@@ -41,26 +41,25 @@ from webapp.api import bodies, serialize
 from webapp.api.serialize import Json, Names
 from webapp.authz import current_principal, guard, load_or_404, public
 from webapp.extensions import db, login_manager
-from workflows import (
-    accounts,
-    api_tokens,
+from workflows.engine import runtime, tx
+from workflows.errors import DomainError, NotAllowed, NotFound, QuarterLocked, ValidationFailed
+from workflows.i18n import N_
+from workflows.org import accounts
+from workflows.org import tokens as api_tokens
+from workflows.quarter import (
     appeals,
     evaluation,
     evidence,
-    inbox,
     locking,
-    monitor,
     notices,
-    quarter,
-    ranking,
     reports,
-    runtime,
     task_actions,
-    tx,
 )
-from workflows.errors import DomainError, NotAllowed, NotFound, QuarterLocked, ValidationFailed
-from workflows.i18n import N_
-from workflows.task_actions import MAX_INT, Spec
+from workflows.quarter import (
+    opening as quarter,
+)
+from workflows.quarter.task_actions import MAX_INT, Spec
+from workflows.reading import inbox, monitor, ranking
 
 log = logging.getLogger(__name__)
 
@@ -839,7 +838,7 @@ def catalogue_list():
 @guard("catalogue.view")
 def catalogue_detail(version_id: int):
     """A catalogue version's whole tree; `unit_kind` (a code) keeps the common part and that kind's part."""
-    from workflows import catalogue
+    from workflows.catalogue import versions as catalogue
 
     version = db.session.get(CatalogueVersion, version_id)
     if version is None or (version.status == CatalogueStatus.DRAFT and not can(me(), "catalogue.edit")):

@@ -31,8 +31,10 @@ from models.org import Branch
 from models.people import Person, User
 from models.permissions import Principal, Target, can
 from models.process import HumanTask, ProcessInstance, TaskState
-from workflows import api_tokens, appeals, evaluation, explain, reports, task_actions
-from workflows.forms import FORMS
+from workflows.org import tokens
+from workflows.quarter import appeals, evaluation, reports, task_actions
+from workflows.quarter.forms import FORMS
+from workflows.reading import explain
 
 Json = dict[str, Any]
 
@@ -264,7 +266,7 @@ def catalogue_version(v: CatalogueVersion) -> Json:
 def token(record: ApiToken, user: User | None = None, current_id: int | None = None) -> Json:
     return {"id": record.id, "name": record.name, "created_at": iso(record.created_at),
             "expires_at": iso(record.expires_at), "last_used_at": iso(record.last_used_at),
-            "revoked_at": iso(record.revoked_at), "state": api_tokens.state_of(record, user),
+            "revoked_at": iso(record.revoked_at), "state": tokens.state_of(record, user),
             "current": record.id == current_id}
 
 

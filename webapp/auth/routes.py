@@ -15,8 +15,8 @@ from webapp.authz import current_principal, guard, public
 from webapp.extensions import db
 from webapp.forms_util import apply_field_errors
 from webapp.nav import register
-from workflows import accounts
 from workflows.errors import ValidationFailed
+from workflows.org import accounts
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 

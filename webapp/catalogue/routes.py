@@ -25,7 +25,9 @@ from webapp.catalogue import forms as f
 from webapp.extensions import db
 from webapp.forms_util import apply_field_errors
 from webapp.nav import register
-from workflows import catalogue, catalogue_excel, whatif
+from workflows.catalogue import excel as catalogue_excel
+from workflows.catalogue import versions as catalogue
+from workflows.catalogue import whatif
 from workflows.errors import DomainError
 
 bp = Blueprint("catalogue", __name__, url_prefix="/catalogue", template_folder="templates",

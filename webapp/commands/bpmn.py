@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from webapp.extensions import db
-from workflows import deploy
+from workflows.engine import deploy
 
 group = AppGroup("bpmn", help="BPMN processes: deploy, validate, list versions.")
 

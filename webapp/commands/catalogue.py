@@ -9,7 +9,9 @@ import click
 from flask.cli import AppGroup
 
 from webapp.extensions import db
-from workflows import catalogue, catalogue_excel, whatif
+from workflows.catalogue import excel as catalogue_excel
+from workflows.catalogue import versions as catalogue
+from workflows.catalogue import whatif
 from workflows.errors import DomainError
 
 group = AppGroup("catalogue", help="The indicator catalogue: counts, Excel, what-if re-scoring.")

@@ -7,8 +7,8 @@ import json
 import click
 from flask.cli import AppGroup
 
+from demo import bureau as demo
 from webapp.extensions import db
-from workflows import demo
 
 group = AppGroup("demo", help="Demo data: a bureau with 8 branches and ~150 people.")
 

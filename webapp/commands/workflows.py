@@ -8,7 +8,7 @@ import click
 from flask.cli import AppGroup
 
 from webapp.extensions import db
-from workflows import jobs
+from workflows.engine import jobs
 
 group = AppGroup("workflows", help="Background work: timers, message delivery, audit sealing.")
 

@@ -15,7 +15,8 @@ from wtforms.validators import Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from webapp.admin.forms import optional_int
-from workflows import migration, spiff
+from workflows.designer import migration
+from workflows.engine import spiff
 
 SUFFIXES = (".bpmn", ".xml")
 

@@ -26,8 +26,10 @@ from webapp.designer import texts
 from webapp.extensions import db
 from webapp.forms_util import apply_field_errors
 from webapp.nav import register
-from workflows import deploy, migration, monitor, replay, tx
+from workflows.designer import migration, replay
+from workflows.engine import deploy, registry, tx
 from workflows.errors import DomainError
+from workflows.reading import monitor
 
 bp = Blueprint("designer", __name__, url_prefix="/designer", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -215,7 +217,7 @@ def edit():
     else:
         filename = "new_process.bpmn"
     return render_template("designer/edit.html", source=source, title=title, filename=filename,
-                           form=f.UploadForm(), forms=sorted(deploy.KNOWN_FORMS),
+                           form=f.UploadForm(), forms=sorted(registry.known_forms()),
                            roles=sorted(deploy.PROCESS_ROLES))
 
 

@@ -59,7 +59,7 @@ MESSAGE_IDS = (
     N_("This instance cannot move to that version."),
 )
 
-# The parser's own messages (workflows.spiff.BpmnSyntaxError) start with these words.
+# The parser's own messages (workflows.engine.spiff.BpmnSyntaxError) start with these words.
 PREFIXED = {
     "not well-formed XML: ": N_("not well-formed XML: %(error)s"),
     "DOCTYPE and ENTITY declarations are not allowed in BPMN files":

@@ -24,8 +24,9 @@ from models.permissions import Principal, Target, can
 from models.process import HumanTask, ProcessInstance, TaskState
 from webapp.authz import current_principal
 from webapp.extensions import db
-from workflows import inbox, runtime, tx
+from workflows.engine import runtime, tx
 from workflows.errors import DomainError, NotAllowed, NotFound, TaskNotReady, TaskTaken, ValidationFailed
+from workflows.reading import inbox
 
 # English names of the shipped steps (the diagrams name them in Chinese, which the Chinese UI shows).
 STEP_NAMES = {

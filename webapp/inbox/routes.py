@@ -21,7 +21,8 @@ from webapp.inbox import common
 from webapp.inbox.forms import ButtonForm, ReassignForm
 from webapp.labels import role_label
 from webapp.nav import register
-from workflows import inbox, runtime
+from workflows.engine import runtime
+from workflows.reading import inbox
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox", template_folder="templates", static_folder="static")
 bp.record_once(common.register_globals)

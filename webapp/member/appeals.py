@@ -25,9 +25,10 @@ from webapp.extensions import db
 from webapp.forms_util import apply_field_errors
 from webapp.member.forms import AppealForm, TextForm
 from webapp.member.routes import abort_for, bp, message_of, page
-from workflows import appeals, reports, tx
+from workflows.engine import tx
 from workflows.errors import DomainError, ValidationFailed
-from workflows.evaluation import target
+from workflows.quarter import appeals, reports
+from workflows.quarter.evaluation import target
 
 
 def _window_state(ev: Evaluation) -> dict[str, Any]:

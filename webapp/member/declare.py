@@ -26,10 +26,12 @@ from webapp.member import tree as trees
 from webapp.member.forms import ClaimForm, SubmitForm, UploadForm
 from webapp.member.routes import abort_for, bp, message_of, page
 from webapp.tasks import register_task_page
-from workflows import evaluation as evaluations
-from workflows import evidence, explain, runtime
+from workflows.engine import runtime
 from workflows.errors import DomainError, TaskNotReady, ValidationFailed
-from workflows.evaluation import target
+from workflows.quarter import evaluation as evaluations
+from workflows.quarter import evidence
+from workflows.quarter.evaluation import target
+from workflows.reading import explain
 
 FORMS = ("self_evaluation", "proxy_self_evaluation")
 for _form in FORMS:
@@ -287,7 +289,7 @@ def submit(task_id: int) -> Any:
     if not form.validate_on_submit():
         return _render(desk, submit_errors=[_("The form has expired. Please submit again.")], status=400)
     one_click = form.one_click.data == "1"
-    from workflows import tx
+    from workflows.engine import tx
 
     try:
         tx.run(db.session, evaluations.submit_self_evaluation, current_principal(), task_id, one_click=one_click)

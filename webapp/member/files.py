@@ -17,8 +17,8 @@ from flask import abort, current_app, request, send_file
 from models.evaluation import Evidence
 from webapp.authz import guard, load_or_404
 from webapp.member.routes import bp
-from workflows import evidence
 from workflows.errors import NotFound
+from workflows.quarter import evidence
 
 
 def content_disposition(filename: str, *, inline: bool, fallback_stem: str = "evidence") -> str:

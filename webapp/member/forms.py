@@ -10,7 +10,7 @@ from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import Optional
 from wtforms.widgets import DateInput, NumberInput
 
-from workflows import evidence
+from workflows.quarter import evidence
 
 
 class ClaimForm(FlaskForm):

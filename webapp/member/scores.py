@@ -26,8 +26,9 @@ from webapp.authz import current_principal, guard, load_or_404
 from webapp.extensions import db
 from webapp.member.routes import bp, page
 from webapp.tasks import task_url
-from workflows import appeals, explain, reports
-from workflows import evaluation as evaluations
+from workflows.quarter import appeals, reports
+from workflows.quarter import evaluation as evaluations
+from workflows.reading import explain
 
 
 def _me() -> Person:

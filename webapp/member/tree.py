@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.catalogue import HONOUR_LEVELS, CatalogueStatus, CatalogueVersion
-from workflows.catalogue import load_tree
+from workflows.catalogue.versions import load_tree
 
 # Words a member may type to find a kind of standard, whatever the interface language.
 _KIND_WORDS = {"bonus": "加分 加分项 bonus", "deduction": "扣分 扣分项 deduction"}

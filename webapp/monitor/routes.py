@@ -40,8 +40,9 @@ from models.process import InstanceStatus, ProcessInstance, ProcessVersion
 from webapp.authz import current_principal, guard, load_or_404
 from webapp.extensions import db
 from webapp.nav import register
-from workflows import monitor, runtime, tx
+from workflows.engine import runtime, tx
 from workflows.errors import DomainError, EngineError
+from workflows.reading import monitor
 
 bp = Blueprint("monitor", __name__, url_prefix="/monitor", template_folder="templates",
                static_folder="static", static_url_path="/static")

@@ -20,7 +20,7 @@ from webapp.authz import guard
 from webapp.extensions import db
 from webapp.nav import register
 from webapp.office.web import in_range, int_arg
-from workflows.ranking import Page
+from workflows.reading.ranking import Page
 
 bp = Blueprint("notices", __name__, url_prefix="/notices", template_folder="templates")
 

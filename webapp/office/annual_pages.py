@@ -42,8 +42,8 @@ from webapp.office.forms import AnnualApprovalForm, AnnualReviewForm, AnnualStar
 from webapp.office.routes import bp, scope
 from webapp.office.web import in_range, int_arg, load_task, local_now, submit, task_is_open, xlsx_response
 from webapp.tasks import register_task_page, task_url
-from workflows import annual
-from workflows.ranking import Page
+from workflows.quarter import annual
+from workflows.reading.ranking import Page
 
 register_task_page("annual_review", "office.annual_review_task")
 register_task_page("annual_approval", "office.annual_approval_task")
@@ -78,7 +78,7 @@ def _index(form: AnnualStartForm) -> Any:
     open_tasks = db.session.scalars(select(HumanTask).where(
         HumanTask.process_key == "annual_assessment", HumanTask.state == TaskState.OPEN).order_by(HumanTask.id)).all()
     principal = current_principal()
-    from workflows import runtime
+    from workflows.engine import runtime
 
     mine = [(t, task_url(t)) for t in open_tasks if principal and runtime.may_act(principal, t)]
     years = db.session.execute(select(Quarter.year, func.count(), func.sum(

@@ -31,9 +31,9 @@ from webapp.nav import register
 from webapp.office import summary
 from webapp.office.forms import OpenQuarterForm
 from webapp.office.web import choices, in_range, int_arg, local_now, local_zone, optional_int, submit
-from workflows import quarter as quarters
-from workflows import runtime
-from workflows.ranking import Page
+from workflows.engine import runtime
+from workflows.quarter import opening as quarters
+from workflows.reading.ranking import Page
 
 bp = Blueprint("office", __name__, template_folder="templates")
 

@@ -26,7 +26,8 @@ from webapp.office.forms import FilingForm, NoticeForm, VerificationForm
 from webapp.office.routes import bp, get_quarter
 from webapp.office.web import int_arg, load_task, optional_int, submit, task_is_open
 from webapp.tasks import register_task_page
-from workflows import notices, ranking
+from workflows.quarter import notices
+from workflows.reading import ranking
 
 register_task_page("quarter_notice", "office.notice_task")
 register_task_page("filing_acceptance", "office.filing_task")

@@ -23,7 +23,7 @@ from models.process import HumanTask, TaskState
 from webapp.authz import current_principal
 from webapp.extensions import db
 from webapp.forms_util import apply_field_errors
-from workflows import runtime, tx
+from workflows.engine import runtime, tx
 from workflows.errors import DomainError, ValidationFailed
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -19,7 +19,7 @@ from webapp.extensions import db
 from webapp.labels import label
 from webapp.nav import register
 from webapp.office.web import in_range, int_arg, optional_int, xlsx_response
-from workflows import ranking
+from workflows.reading import ranking
 
 bp = Blueprint("publicity", __name__, url_prefix="/publicity", template_folder="templates",
                static_folder="static", static_url_path="/static")

@@ -26,8 +26,10 @@ from webapp.nav import register
 from webapp.office.web import choices, in_range, int_arg, optional_int, submit
 from webapp.reports.forms import ReportForm
 from webapp.tasks import task_url
-from workflows import evaluation, quarter, reports, runtime
-from workflows.ranking import Page
+from workflows.engine import runtime
+from workflows.quarter import evaluation, reports
+from workflows.quarter import opening as quarter
+from workflows.reading.ranking import Page
 
 bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
 

@@ -13,7 +13,7 @@ from models import scoring
 from models.evaluation import ClaimStatus, Evaluation
 from webapp.extensions import db
 from webapp.review.context import ClaimView
-from workflows import evaluation as evaluations
+from workflows.quarter import evaluation as evaluations
 
 # An added claim has no id yet: it scores after every existing claim, in the order of the rows.
 NEW_CLAIM_IDS = 2**40

@@ -29,10 +29,12 @@ from webapp.review import context as facts
 from webapp.review import forms as f
 from webapp.review.preview import current_decision, review_preview
 from webapp.tasks import register_task_page
-from workflows import appeals, branch, followups, quarter, reports, runtime
-from workflows import evaluation as evaluations
+from workflows.engine import runtime
 from workflows.errors import ValidationFailed
 from workflows.i18n import N_
+from workflows.quarter import appeals, branch, followups, reports
+from workflows.quarter import evaluation as evaluations
+from workflows.quarter import opening as quarter
 
 bp = Blueprint("review", __name__, url_prefix="/review", template_folder="templates", static_folder="static")
 

@@ -21,8 +21,8 @@ from openpyxl import Workbook, load_workbook
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))
 
-from workflows import demo_catalogue  # noqa: E402
-from workflows.catalogue_excel import export_spec  # noqa: E402
+from demo import catalogue as demo_catalogue  # noqa: E402
+from workflows.catalogue.excel import export_spec  # noqa: E402
 
 KINDS = {"department": "机关部门", "maritime_office": "下属海事处"}
 HEADER = ["序号", "考评维度", "维度编号", "项目编号", "积分项目", "适用范围", "项目类别", "基础分", "指标依据",

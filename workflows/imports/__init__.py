@@ -1,0 +1,1 @@
+"""Imports of what a party office keeps in Excel: the member roster (花名册)."""
