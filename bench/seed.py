@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from models.org import Branch, Bureau, Unit, UnitKind
@@ -78,7 +78,3 @@ def seed(session: Session, members: int, branches: int | None = None, *, start_p
     session.flush()
     del rng
     return Seeded(members, branch_ids, office, leader, reviewers)
-
-
-def user_ids_by_person(session: Session) -> dict[int, int]:
-    return dict(session.execute(select(User.person_id, User.id)).all())

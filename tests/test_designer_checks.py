@@ -12,7 +12,7 @@ from sqlalchemy import select
 from models.process import HumanTask, InstanceStatus, ProcessVersion, TaskState, Timer
 from tests.quarter_helpers import who
 from workflows.designer import migration
-from workflows.engine import deploy, runtime, spiff, tx
+from workflows.engine import deploy, instances, spiff, tx, user_tasks
 from workflows.errors import NotAllowed, ValidationFailed
 
 DATA = Path(__file__).parent / "data" / "bpmn"
@@ -92,21 +92,21 @@ def test_a_camunda_modeler_file_deploys_and_runs(app, db_session, org, clock):
     assert migration.check_upload(db_session, CAMUNDA, "again.bpmn").processes[0].same_as.id == version.id
 
     person = org.people["m1_a1"]
-    instance = runtime.start_process(db_session, "Process_talk_followup", {"quarter_id": None}, branch_id=person.branch_id,
+    instance = instances.start_process(db_session, "Process_talk_followup", {"quarter_id": None}, branch_id=person.branch_id,
                                      subject_person_id=person.id)
     db_session.commit()
     [talk] = _open(db_session, instance)
     assert (talk.form_key, talk.role, talk.branch_id, talk.name) == ("follow_up", "secretary", person.branch_id, "约谈提醒")
     [timer] = db_session.scalars(select(Timer).where(Timer.instance_id == instance.id)).all()
     assert (timer.bpmn_id, timer.due_at - clock.now()) == ("Event_0late4x", __import__("datetime").timedelta(days=14))
-    tx.run(db_session, runtime.complete_task, talk.id, who(db_session, "sec_a1"), {"done": False, "record": "约了"})
+    tx.run(db_session, user_tasks.complete_task, talk.id, who(db_session, "sec_a1"), {"done": False, "record": "约了"})
     [again] = _open(db_session, instance)
     assert again.bpmn_id == "Activity_0talk7k" and again.id != talk.id  # "not done": the talk comes back
-    tx.run(db_session, runtime.complete_task, again.id, who(db_session, "sec_a1"), {"done": True})
+    tx.run(db_session, user_tasks.complete_task, again.id, who(db_session, "sec_a1"), {"done": True})
     [filing] = _open(db_session, instance)
     assert (filing.role, filing.branch_id) == ("party_office", None)
-    tx.run(db_session, runtime.complete_task, filing.id, who(db_session, "office"), {"done": True})
-    assert runtime.get_instance(db_session, instance.id).status == InstanceStatus.COMPLETED
+    tx.run(db_session, user_tasks.complete_task, filing.id, who(db_session, "office"), {"done": True})
+    assert instances.get_instance(db_session, instance.id).status == InstanceStatus.COMPLETED
 
 
 def _open(db_session, instance) -> list[HumanTask]:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from models.audit import AuditEvent
 from models.permissions import Principal
 from models.process import HumanTask, InstanceStatus, ProcessInstance, TaskState, Timer
-from workflows.engine import deploy, jobs, registry, runtime
+from workflows.engine import deploy, instances, jobs, registry, user_tasks
 from workflows.errors import NotAllowed, TaskNotReady, TaskTaken
 
 DATA = Path(__file__).parent / "data" / "bpmn"
@@ -51,7 +51,7 @@ def deployed(app, db_session, org):
 def start(db_session, org, clock, who="m1_a1"):
     person = org.people[who]
     deadline = (clock.now() + timedelta(days=7)).isoformat()
-    instance = runtime.start_process(db_session, "engine_test", {"deadline": deadline}, branch_id=person.branch_id,
+    instance = instances.start_process(db_session, "engine_test", {"deadline": deadline}, branch_id=person.branch_id,
                                      subject_person_id=person.id)
     db_session.commit()
     return instance
@@ -77,7 +77,7 @@ def test_start_mirrors_the_first_task_and_its_timer(db_session, org, deployed, c
 def test_completion_moves_to_the_reviewers_pool_without_the_subject(db_session, org, deployed, clock):
     instance = start(db_session, org, clock, who="rev_a1")  # a reviewer's own evaluation
     [task] = open_tasks(db_session, instance)
-    runtime.complete_task(db_session, task.id, principal(db_session, org.users["rev_a1"]), {"claims": 1})
+    user_tasks.complete_task(db_session, task.id, principal(db_session, org.users["rev_a1"]), {"claims": 1})
     db_session.commit()
     [review] = open_tasks(db_session, instance)
     assert (review.bpmn_id, review.role, review.branch_id) == ("review", "reviewer", org.branches["a1"].id)
@@ -85,12 +85,12 @@ def test_completion_moves_to_the_reviewers_pool_without_the_subject(db_session, 
     assert db_session.scalar(select(func.count()).select_from(Timer).where(Timer.instance_id == instance.id)) == 0
     # The subject cannot review themself; the other reviewer of the branch can.
     with pytest.raises(NotAllowed):
-        runtime.complete_task(db_session, review.id, principal(db_session, org.users["rev_a1"]), {})
+        user_tasks.complete_task(db_session, review.id, principal(db_session, org.users["rev_a1"]), {})
     db_session.rollback()
     with pytest.raises(NotAllowed):
-        runtime.complete_task(db_session, review.id, principal(db_session, org.users["rev_a2"]), {})
+        user_tasks.complete_task(db_session, review.id, principal(db_session, org.users["rev_a2"]), {})
     db_session.rollback()
-    runtime.complete_task(db_session, review.id, principal(db_session, org.users["rev2_a1"]), {"ok": True})
+    user_tasks.complete_task(db_session, review.id, principal(db_session, org.users["rev2_a1"]), {"ok": True})
     db_session.commit()
     history = db_session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance.id,
                                                           AuditEvent.action == "task.completed")).all()
@@ -101,49 +101,49 @@ def test_second_completion_is_refused(db_session, org, deployed, clock):
     instance = start(db_session, org, clock)
     [task] = open_tasks(db_session, instance)
     member = principal(db_session, org.users["m1_a1"])
-    runtime.complete_task(db_session, task.id, member, {})
+    user_tasks.complete_task(db_session, task.id, member, {})
     db_session.commit()
-    version = runtime.get_instance(db_session, instance.id).lock_version
+    version = instances.get_instance(db_session, instance.id).lock_version
     with pytest.raises(TaskNotReady):
-        runtime.complete_task(db_session, task.id, member, {})
+        user_tasks.complete_task(db_session, task.id, member, {})
     db_session.rollback()
-    assert runtime.get_instance(db_session, instance.id).lock_version == version
+    assert instances.get_instance(db_session, instance.id).lock_version == version
 
 
 def test_claim_release_and_taken(db_session, org, deployed, clock):
     instance = start(db_session, org, clock)
     [task] = open_tasks(db_session, instance)
-    runtime.complete_task(db_session, task.id, principal(db_session, org.users["m1_a1"]), {})
+    user_tasks.complete_task(db_session, task.id, principal(db_session, org.users["m1_a1"]), {})
     db_session.commit()
     [review] = open_tasks(db_session, instance)
     first, second = principal(db_session, org.users["rev_a1"]), principal(db_session, org.users["rev2_a1"])
-    runtime.claim(db_session, review.id, first)
+    user_tasks.claim(db_session, review.id, first)
     db_session.commit()
     with pytest.raises(TaskTaken):
-        runtime.claim(db_session, review.id, second)
+        user_tasks.claim(db_session, review.id, second)
     db_session.rollback()
     with pytest.raises(TaskTaken):
-        runtime.complete_task(db_session, review.id, second, {})
+        user_tasks.complete_task(db_session, review.id, second, {})
     db_session.rollback()
-    runtime.release(db_session, review.id, first)
+    user_tasks.release(db_session, review.id, first)
     db_session.commit()
-    runtime.complete_task(db_session, review.id, second, {})
+    user_tasks.complete_task(db_session, review.id, second, {})
     db_session.commit()
 
 
 def test_message_from_outside_then_service_task(db_session, org, deployed, clock, test_registry):
     instance = start(db_session, org, clock)
     [task] = open_tasks(db_session, instance)
-    runtime.complete_task(db_session, task.id, principal(db_session, org.users["m1_a1"]), {})
+    user_tasks.complete_task(db_session, task.id, principal(db_session, org.users["m1_a1"]), {})
     [review] = open_tasks(db_session, instance)
-    runtime.complete_task(db_session, review.id, principal(db_session, org.users["rev_a1"]), {})
+    user_tasks.complete_task(db_session, review.id, principal(db_session, org.users["rev_a1"]), {})
     db_session.commit()
     assert instance.waiting_messages == "go" and instance.step_status == "waiting"
-    assert runtime.send_message(db_session, instance, "go", {"value": "你好"}, actor_user_id=None)
+    assert instances.send_message(db_session, instance, "go", {"value": "你好"}, actor_user_id=None)
     db_session.commit()
     assert test_registry == [(instance.id, "你好")]
     assert db_session.get(ProcessInstance, instance.id).status == InstanceStatus.COMPLETED
-    assert not runtime.send_message(db_session, instance, "go", {"value": "again"}, actor_user_id=None)
+    assert not instances.send_message(db_session, instance, "go", {"value": "again"}, actor_user_id=None)
 
 
 def test_deadline_timer_fires_once_when_the_clock_passes_it(db_session, org, deployed, clock):
@@ -166,10 +166,10 @@ def test_two_tickers_never_fire_one_timer_twice(app, db_session, org, deployed, 
     clock.advance(days=8)
     other = Session(db_session.get_bind())
     stale = other.get(ProcessInstance, instance.id)
-    assert runtime.fire_timers(db_session, runtime.get_instance(db_session, instance.id))
+    assert instances.fire_timers(db_session, instances.get_instance(db_session, instance.id))
     db_session.commit()
-    with pytest.raises(runtime.StaleInstance):
-        runtime.fire_timers(other, stale)
+    with pytest.raises(instances.StaleInstance):
+        instances.fire_timers(other, stale)
     other.rollback()
     other.close()
     fired = db_session.scalar(select(func.count()).select_from(AuditEvent).where(
@@ -187,7 +187,7 @@ def test_running_instances_stay_on_their_version(db_session, org, deployed, cloc
     assert old.process_version_id == deployed.id and new.process_version_id == v2.id
     for instance in (old, new):
         [task] = open_tasks(db_session, instance)
-        runtime.complete_task(db_session, task.id, principal(db_session, db_session.get(
+        user_tasks.complete_task(db_session, task.id, principal(db_session, db_session.get(
             type(org.users["m1_a1"]), task.assignee_id)), {})
     db_session.commit()
     names = {i.id: open_tasks(db_session, i)[0].name for i in (old, new)}
@@ -242,7 +242,7 @@ def test_a_camunda_form_key_is_the_tasks_form(db_session, org, clock):
     db_session.commit()
     instance = start(db_session, org, clock)
     [task] = open_tasks(db_session, instance)
-    runtime.complete_task(db_session, task.id, principal(db_session, org.users["m1_a1"]), {})
+    user_tasks.complete_task(db_session, task.id, principal(db_session, org.users["m1_a1"]), {})
     db_session.commit()
     [review] = open_tasks(db_session, instance)
     assert review.form_key == "test_form"

@@ -13,7 +13,7 @@ from models.people import RoleAssignment
 from models.process import HumanTask, TaskState
 from tests import quarter_helpers as qh
 from webapp.extensions import db
-from workflows.engine import runtime, tx
+from workflows.engine import tx, user_tasks
 from workflows.errors import TaskTaken
 from workflows.reading import inbox
 
@@ -94,14 +94,14 @@ def test_reviewers_see_their_branch_pool_but_never_their_own_review(db_session, 
 
 def test_claimed_tasks_are_mine_and_leave_the_pool(db_session, org, declared):
     task = rows(db_session, "rev_a1")[0]
-    tx.run(db_session, runtime.claim, task.id, qh.who(db_session, "rev_a1"))
+    tx.run(db_session, user_tasks.claim, task.id, qh.who(db_session, "rev_a1"))
     first = rows(db_session, "rev_a1")
     assert first[0].id == task.id and first[0].mine  # assigned to me comes first
     assert task.id not in ids(rows(db_session, "rev2_a1"))
     counts = inbox.count_tasks(db_session, qh.who(db_session, "rev_a1"))
     assert counts.mine == 1 and counts.by_role["reviewer"].pool == len(first) - 1
     # Handed to somebody of another role by the party office: still in the assignee's inbox.
-    tx.run(db_session, runtime.reassign, task.id, qh.who(db_session, "office"), qh.who(db_session, "office").user_id,
+    tx.run(db_session, user_tasks.reassign, task.id, qh.who(db_session, "office"), qh.who(db_session, "office").user_id,
            "人手不足")
     assert task.id in ids(rows(db_session, "office", show="mine"))
     assert task.id not in ids(rows(db_session, "rev_a1"))
@@ -205,7 +205,7 @@ def test_sqlite_reads_the_task_indexes(backend, request, username):
 def test_inbox_page_groups_links_and_badge(client, login, db_session, org, declared):
     as_user(client, login, "rev_a1")
     task = rows(db_session, "rev_a1")[0]
-    tx.run(db_session, runtime.claim, task.id, qh.who(db_session, "rev_a1"))
+    tx.run(db_session, user_tasks.claim, task.id, qh.who(db_session, "rev_a1"))
     response = client.get("/inbox/")
     page = page_text(response)
     total = len(rows(db_session, "rev_a1"))
@@ -296,13 +296,13 @@ def test_two_claims_at_once_one_wins(app, db_session, org, declared):
     task = rows(db_session, "rev_a1")[0]
     first, second = Session(db.engine), Session(db.engine)
     try:
-        seen_first = runtime.get_task(first, task.id)
-        seen_second = runtime.get_task(second, task.id)
+        seen_first = user_tasks.get_task(first, task.id)
+        seen_second = user_tasks.get_task(second, task.id)
         assert seen_first.assignee_id is None and seen_second.assignee_id is None  # both saw it free
-        runtime.claim(first, task.id, qh.who(db_session, "rev_a1"))
+        user_tasks.claim(first, task.id, qh.who(db_session, "rev_a1"))
         first.commit()
         with pytest.raises(TaskTaken):
-            runtime.claim(second, task.id, qh.who(db_session, "rev2_a1"))
+            user_tasks.claim(second, task.id, qh.who(db_session, "rev2_a1"))
         second.rollback()
     finally:
         first.close()

@@ -14,7 +14,7 @@ from models.process import HumanTask, InstanceStatus, ProcessInstance, TaskState
 from tests.quarter_helpers import who
 from tests.test_engine import test_registry  # noqa: F401 - registers the test form, message and operator
 from workflows.designer import migration
-from workflows.engine import deploy, runtime, tx
+from workflows.engine import deploy, instances, tx, user_tasks
 from workflows.errors import NotAllowed
 
 DATA = Path(__file__).parent / "data" / "bpmn"
@@ -100,7 +100,7 @@ def start(db_session, org, clock, who_="m1_a1", days=7):
     from datetime import timedelta
 
     person = org.people[who_]
-    instance = runtime.start_process(db_session, "engine_test", {"deadline": (clock.now() + timedelta(days=days)).isoformat()},
+    instance = instances.start_process(db_session, "engine_test", {"deadline": (clock.now() + timedelta(days=days)).isoformat()},
                                      branch_id=person.branch_id, subject_person_id=person.id)
     db_session.commit()
     return instance
@@ -115,7 +115,7 @@ def open_task(db_session, instance) -> HumanTask:
 
 def complete(db_session, instance, username: str, **data) -> HumanTask:
     task = open_task(db_session, instance)
-    tx.run(db_session, runtime.complete_task, task.id, who(db_session, username), data)
+    tx.run(db_session, user_tasks.complete_task, task.id, who(db_session, username), data)
     return task
 
 
@@ -136,7 +136,7 @@ def test_an_instance_finishes_on_its_version_and_migrates_when_asked(db_session,
     complete(db_session, stays, "m1_a1")
     assert open_task(db_session, stays).name == "审核"
     complete(db_session, stays, "rev_a1")
-    assert runtime.send_message(db_session, fresh(db_session, stays), "go", {"value": "v1"}, actor_user_id=None)
+    assert instances.send_message(db_session, fresh(db_session, stays), "go", {"value": "v1"}, actor_user_id=None)
     db_session.commit()
     stays = fresh(db_session, stays)
     assert stays.status == InstanceStatus.COMPLETED and stays.process_version_id == v1.id
@@ -216,7 +216,7 @@ def test_dry_run_lists_what_moves_and_what_cannot(db_session, org, v1, clock):
     done = start(db_session, org, clock, "m2_a1")
     complete(db_session, done, "m2_a1")
     complete(db_session, done, "rev_a1")
-    runtime.send_message(db_session, fresh(db_session, done), "go", {"value": "x"}, actor_user_id=None)
+    instances.send_message(db_session, fresh(db_session, done), "go", {"value": "x"}, actor_user_id=None)
     db_session.commit()
     v2 = deploy_xml(db_session, with_check_step())
     found = migration.candidates(db_session, "engine_test", v2)
@@ -236,7 +236,7 @@ def test_dry_run_lists_what_moves_and_what_cannot(db_session, org, v1, clock):
 
 def test_an_errored_instance_can_be_moved_onto_a_fix(db_session, org, v1, clock):
     instance = start(db_session, org, clock)
-    runtime.record_error(db_session, instance.id, "boom")
+    instances.record_error(db_session, instance.id, "boom")
     db_session.commit()
     v2 = deploy_xml(db_session, renamed())
     tx.run(db_session, migration.migrate_instance, who(db_session, "designer"), instance.id, v2.id)
@@ -265,12 +265,12 @@ def test_two_migrations_of_one_instance_one_wins(app, db_session, org, v1, clock
     other = Session(db_session.get_bind())
     stale = other.get(ProcessInstance, instance.id)
     complete(db_session, instance, "m1_a1")
-    import workflows.engine.runtime as rt
+    import workflows.engine.instances as rt
 
     original = rt.get_instance
     rt.get_instance = lambda session, iid: stale  # the migration works on what it read before
     try:
-        with pytest.raises(runtime.StaleInstance):
+        with pytest.raises(instances.StaleInstance):
             migration.migrate_instance(other, who(other, "designer"), instance.id, v2.id)
     finally:
         rt.get_instance = original

@@ -24,7 +24,7 @@ from tests.test_migration import (
     start,
     test_registry,  # noqa: F401 - registers the test form, message and operator
 )
-from workflows.engine import registry, runtime, tx
+from workflows.engine import instances, registry, tx, user_tasks
 from workflows.errors import Conflict, EngineError, NotAllowed
 from workflows.reading import monitor
 
@@ -51,14 +51,14 @@ def make_known(db_session, org, clock) -> dict[str, ProcessInstance]:
     made["a1_done"] = start(db_session, org, clock, "sec_a1")
     complete(db_session, made["a1_done"], "sec_a1")
     complete(db_session, made["a1_done"], "rev_a1")
-    runtime.send_message(db_session, fresh(db_session, made["a1_done"]), "go", {"value": "x"}, actor_user_id=None)
+    instances.send_message(db_session, fresh(db_session, made["a1_done"]), "go", {"value": "x"}, actor_user_id=None)
     db_session.commit()
     made["a2_declare"] = start(db_session, org, clock, "m1_a2", days=2)
     made["a2_review"] = start(db_session, org, clock, "m2_a2")
     complete(db_session, made["a2_review"], "m2_a2")
     made["b1_failed"] = start(db_session, org, clock, "m1_b1")
     complete(db_session, made["b1_failed"], "m1_b1")
-    runtime.record_error(db_session, made["b1_failed"].id, "review (审核): something broke")
+    instances.record_error(db_session, made["b1_failed"].id, "review (审核): something broke")
     made["b1_declare"] = start(db_session, org, clock, "m2_b1", days=20)
     db_session.commit()
     clock.advance(days=3)  # the two 2-day deadlines have passed; no ticker has run
@@ -133,7 +133,7 @@ def test_overdue_tasks_say_who_holds_them(db_session, org, known, clock):
     rows, total = monitor.overdue_tasks(db_session, None, ALL)
     assert total == 4  # the reviews have no due date; the 20-day declarations are now late too
     review = known["a2_review"]
-    runtime.claim(db_session, qh.tasks(db_session, "test_form", person_id=org.people["m2_a2"].id)[0].id,
+    user_tasks.claim(db_session, qh.tasks(db_session, "test_form", person_id=org.people["m2_a2"].id)[0].id,
                   qh.who(db_session, "rev_a2"))
     db_session.commit()
     page, _ = monitor.overdue_tasks(db_session, None, ALL, limit=2, offset=2)
@@ -221,7 +221,7 @@ def test_a_failed_delivery_is_recorded_and_retried_after_the_fix(db_session, org
 
 def test_a_retry_that_fails_in_the_engine_raises(db_session, org, known, test_registry):  # noqa: F811
     instance = known["b1_failed"]
-    from workflows.engine import runtime as rt
+    from workflows.engine import instances as rt
 
     original = rt.load_workflow
 

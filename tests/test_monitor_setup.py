@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from models.process import InstanceStatus, ProcessInstance
 from workflows.designer import migration
-from workflows.engine import runtime
+from workflows.engine import instances
 from workflows.org import principals
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +22,7 @@ def build(session) -> None:
         ProcessInstance.process_key == "person_quarter", ProcessInstance.status == InstanceStatus.RUNNING)
         .order_by(ProcessInstance.id.desc()).limit(3)))
     if running:
-        runtime.record_error(session, running[0].id,
+        instances.record_error(session, running[0].id,
                              "branch_review (支部审核（算绩）): score could not be computed: standard 7 has no points")
     designer = principals.principal_by_username(session, "designer")
     xml = (ROOT / "bpmn" / "person_quarter.bpmn").read_bytes().replace(

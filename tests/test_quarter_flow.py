@@ -37,7 +37,9 @@ def test_opening_a_quarter_gives_everybody_a_self_evaluation(db_session, org, en
     assert db_session.scalar(select(func.count()).select_from(Evaluation).where(Evaluation.quarter_id == q.id)) == len(evaluated)
     own = qh.tasks(db_session, "self_evaluation", quarter_id=q.id)
     assert len(own) == len(evaluated)
-    assert all(t.assignee_id == org.people_user(t.subject_person_id) for t in own) if hasattr(org, "people_user") else True
+    user_of_person = {u.person_id: u.id for u in org.users.values() if u.person_id is not None}
+    assert {t.subject_person_id for t in own} == {p.id for p in evaluated}
+    assert all(t.assignee_id == user_of_person[t.subject_person_id] for t in own)
     m1 = org.people["m1_a1"]
     [task] = qh.tasks(db_session, "self_evaluation", person_id=m1.id)
     assert task.assignee_id == org.users["m1_a1"].id and task.due_at == q.self_eval_deadline

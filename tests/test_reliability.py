@@ -17,7 +17,7 @@ from models.audit import AuditEvent
 from models.evaluation import Claim
 from models.process import HumanTask, ProcessInstance, TaskState, Timer
 from tests import quarter_helpers as qh
-from workflows.engine import deploy, jobs, runtime, spiff, tx
+from workflows.engine import access, deploy, jobs, spiff, tx
 from workflows.errors import Conflict, QuarterLocked, TaskNotReady, TaskTaken
 from workflows.quarter import evaluation
 
@@ -57,7 +57,7 @@ def test_a_fault_inside_a_completion_leaves_the_instance_exactly_as_before(db_se
     if where == "after_engine_run":
         monkeypatch.setattr(spiff, "dump_state", boom)
     elif where == "during_task_row_write":
-        monkeypatch.setattr(runtime, "_pool", boom)
+        monkeypatch.setattr(access, "pool_for", boom)
     else:
         monkeypatch.setattr(db_session, "commit", boom)
     with pytest.raises(Exception) as excinfo:

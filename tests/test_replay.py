@@ -21,7 +21,7 @@ from tests.test_migration import (
     with_gateway,
 )
 from workflows.designer import replay
-from workflows.engine import jobs, runtime, spiff
+from workflows.engine import instances, jobs, spiff
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def history(app, db_session, org, clock):
     finished = start(db_session, org, clock)
     complete(db_session, finished, "m1_a1")
     complete(db_session, finished, "rev_a1", ok=False)
-    runtime.send_message(db_session, fresh(db_session, finished), "go", {"value": "再见"}, actor_user_id=None)
+    instances.send_message(db_session, fresh(db_session, finished), "go", {"value": "再见"}, actor_user_id=None)
     db_session.commit()
     reviewing = start(db_session, org, clock, "m1_a2")
     complete(db_session, reviewing, "m1_a2")

@@ -6,6 +6,7 @@ the API token's pending last use). Nothing is registered by importing a module."
 
 from __future__ import annotations
 
+from models.evaluation import AnnualAssessment, BranchQuarter, Evaluation, FollowUp, SupervisionReport
 from workflows.engine import registry
 from workflows.org import tokens
 from workflows.quarter import annual, appeals, branch, evidence, followups, forms, locking, notices, reports
@@ -26,11 +27,21 @@ OPERATORS = {
     "publish_annual": annual.publish_annual,
 }
 
+# Business objects whose `status` follows the diagram's "status" of the step their instance waits at.
+STATUS_MODELS = {
+    "evaluation": Evaluation,
+    "branch_quarter": BranchQuarter,
+    "report": SupervisionReport,
+    "follow_up": FollowUp,
+    "annual": AnnualAssessment,
+}
+
 
 def configure() -> None:
     """Make the engine know the quarter's forms, operators and external messages; install the
     session hooks. Idempotent."""
-    registry.configure(forms=forms.FORMS, operators=OPERATORS, external_messages=forms.EXTERNAL_MESSAGES)
+    registry.configure(forms=forms.FORMS, operators=OPERATORS, external_messages=forms.EXTERNAL_MESSAGES,
+                       status_models=STATUS_MODELS)
     locking.install()
     evidence.install()
     tokens.install()

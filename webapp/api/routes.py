@@ -41,7 +41,7 @@ from webapp.api import bodies, serialize
 from webapp.api.serialize import Json, Names
 from webapp.authz import current_principal, guard, load_or_404, public
 from webapp.extensions import db, login_manager
-from workflows.engine import runtime, tx
+from workflows.engine import access, tx, user_tasks
 from workflows.errors import DomainError, NotAllowed, NotFound, QuarterLocked, ValidationFailed
 from workflows.i18n import N_
 from workflows.org import accounts
@@ -429,7 +429,7 @@ def task_detail(task_id: int):
     principal = me()
     out = serialize.tasks(db.session, [task])[0]
     out["form"] = serialize.form(task.form_key)
-    out["may_act"] = task.state == TaskState.OPEN and runtime.may_act(principal, task)
+    out["may_act"] = task.state == TaskState.OPEN and access.may_act(principal, task)
     out["context"] = task_context(task, principal)
     return _ok(out)
 
@@ -481,7 +481,7 @@ def task_context(task: HumanTask, principal: Principal) -> Json:
 
 
 def _task_answer(task_id: int) -> Json:
-    task = runtime.get_task(db.session, task_id)
+    task = user_tasks.get_task(db.session, task_id)
     return serialize.tasks(db.session, [task])[0]
 
 
@@ -495,14 +495,14 @@ def _assign(task_id: int, service: Any) -> Any:
 @guard("signed_in")
 def task_claim(task_id: int):
     """Take an unclaimed task of one's pool (409 when somebody else was quicker)."""
-    return _assign(task_id, runtime.claim)
+    return _assign(task_id, user_tasks.claim)
 
 
 @bp.route(f"{PREFIX}/tasks/<int:task_id>/release", methods=["POST"])
 @guard("signed_in")
 def task_release(task_id: int):
     """Give a claimed task back to its pool."""
-    return _assign(task_id, runtime.release)
+    return _assign(task_id, user_tasks.release)
 
 
 @bp.route(f"{PREFIX}/tasks/<int:task_id>/complete", methods=["POST"])

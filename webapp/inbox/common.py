@@ -24,7 +24,7 @@ from models.permissions import Principal, Target, can
 from models.process import HumanTask, ProcessInstance, TaskState
 from webapp.authz import current_principal
 from webapp.extensions import db
-from workflows.engine import runtime, tx
+from workflows.engine import access, tx
 from workflows.errors import DomainError, NotAllowed, NotFound, TaskNotReady, TaskTaken, ValidationFailed
 from workflows.reading import inbox
 
@@ -119,7 +119,7 @@ def can_view(p: Principal, task: HumanTask) -> bool:
 
 
 def can_act(p: Principal, task: HumanTask) -> bool:
-    return task.state == TaskState.OPEN and runtime.may_act(p, task)
+    return task.state == TaskState.OPEN and access.may_act(p, task)
 
 
 def load_task(task_id: int, form_key: str | None = None) -> HumanTask:

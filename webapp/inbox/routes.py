@@ -21,7 +21,7 @@ from webapp.inbox import common
 from webapp.inbox.forms import ButtonForm, ReassignForm
 from webapp.labels import role_label
 from webapp.nav import register
-from workflows.engine import runtime
+from workflows.engine import access, user_tasks
 from workflows.reading import inbox
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox", template_folder="templates", static_folder="static")
@@ -98,14 +98,14 @@ def _url_of(task: Any) -> str:
 @guard("signed_in")
 def claim(task_id: int):
     """Take an unclaimed task of one of my groups."""
-    return _claim_or_release(task_id, runtime.claim, _("You have taken this task."))
+    return _claim_or_release(task_id, user_tasks.claim, _("You have taken this task."))
 
 
 @bp.route("/tasks/<int:task_id>/release", methods=["POST"])
 @guard("signed_in")
 def release(task_id: int):
     """Give a task I took back to its group."""
-    return _claim_or_release(task_id, runtime.release, _("The task is back in its group's list."))
+    return _claim_or_release(task_id, user_tasks.release, _("The task is back in its group's list."))
 
 
 def _claim_or_release(task_id: int, service: Any, success: str) -> Any:
@@ -136,7 +136,7 @@ def task(task_id: int):
         "inbox/task.html", task=item, instance=instance, page_url=page_url,
         history=common.history(item.instance_id, private=not common.may_know_authors(p, item)),
         assignee=common.name_of_user(item.assignee_id), can_act=common.can_act(p, item),
-        in_pool=runtime.in_pool(p, item), office=common.is_office(p), button=ButtonForm(),
+        in_pool=access.in_pool(p, item), office=common.is_office(p), button=ButtonForm(),
         subject=db.session.get(Person, item.subject_person_id) if item.subject_person_id else None,
         quarter=db.session.get(Quarter, item.quarter_id) if item.quarter_id else None)
 
@@ -166,7 +166,7 @@ def reassign(task_id: int):
             form.reason.errors = [_("At most 2000 characters.")]
             status = 422
         else:
-            outcome = common.attempt(runtime.reassign, item.id, p, chosen, reason)
+            outcome = common.attempt(user_tasks.reassign, item.id, p, chosen, reason)
             if outcome.ok:
                 flash(_("The task is now %(name)s's.", name=common.name_of_user(chosen)), "success")
                 return redirect(common.safe_next(url_for("inbox.task", task_id=item.id)))

@@ -26,7 +26,7 @@ from webapp.member import tree as trees
 from webapp.member.forms import ClaimForm, SubmitForm, UploadForm
 from webapp.member.routes import abort_for, bp, message_of, page
 from webapp.tasks import register_task_page
-from workflows.engine import runtime
+from workflows.engine import access
 from workflows.errors import DomainError, TaskNotReady, ValidationFailed
 from workflows.quarter import evaluation as evaluations
 from workflows.quarter import evidence
@@ -65,7 +65,7 @@ def _desk(task_id: int) -> Desk:
     proxy = task.form_key == "proxy_self_evaluation"
     if proxy:
         allowed = can(principal, "evaluation.record_for_member", target(evaluation)) and (
-            runtime.may_act(principal, task) or runtime.in_pool(principal, task))
+            access.may_act(principal, task) or access.in_pool(principal, task))
     else:
         allowed = can(principal, "evaluation.declare", target(evaluation))
     if not allowed:

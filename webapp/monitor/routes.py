@@ -40,7 +40,8 @@ from models.process import InstanceStatus, ProcessInstance, ProcessVersion
 from webapp.authz import current_principal, guard, load_or_404
 from webapp.extensions import db
 from webapp.nav import register
-from workflows.engine import runtime, tx
+from workflows.engine import instances as process_instances
+from workflows.engine import tx
 from workflows.errors import DomainError, EngineError
 from workflows.reading import monitor
 
@@ -265,7 +266,7 @@ def retry(instance_id: int):
         tx.run(db.session, monitor.retry, current_principal(), row.id)
     except EngineError as e:
         db.session.rollback()
-        runtime.record_error(db.session, row.id, e.message)
+        process_instances.record_error(db.session, row.id, e.message)
         db.session.commit()
         flash(_("The retry failed again: %(error)s", error=e.message), "error")
         return redirect(url_for("monitor.instance", instance_id=row.id))
@@ -275,7 +276,7 @@ def retry(instance_id: int):
             abort(403)
         flash(_(e.message), "error")
         return redirect(url_for("monitor.instance", instance_id=row.id))
-    row = runtime.get_instance(db.session, row.id)
+    row = process_instances.get_instance(db.session, row.id)
     if row.status == InstanceStatus.ERROR:
         flash(_("The instance ran, but a message to it failed again: %(error)s", error=row.error or ""), "error")
     else:

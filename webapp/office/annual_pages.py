@@ -78,9 +78,9 @@ def _index(form: AnnualStartForm) -> Any:
     open_tasks = db.session.scalars(select(HumanTask).where(
         HumanTask.process_key == "annual_assessment", HumanTask.state == TaskState.OPEN).order_by(HumanTask.id)).all()
     principal = current_principal()
-    from workflows.engine import runtime
+    from workflows.engine import access
 
-    mine = [(t, task_url(t)) for t in open_tasks if principal and runtime.may_act(principal, t)]
+    mine = [(t, task_url(t)) for t in open_tasks if principal and access.may_act(principal, t)]
     years = db.session.execute(select(Quarter.year, func.count(), func.sum(
         case((Quarter.status == QuarterStatus.OPEN.value, 1), else_=0)))
         .group_by(Quarter.year).order_by(Quarter.year.desc())).all()

@@ -31,7 +31,7 @@ from webapp.nav import register
 from webapp.office import summary
 from webapp.office.forms import OpenQuarterForm
 from webapp.office.web import choices, in_range, int_arg, local_now, local_zone, optional_int, submit
-from workflows.engine import runtime
+from workflows.engine import access
 from workflows.quarter import opening as quarters
 from workflows.reading.ranking import Page
 
@@ -77,7 +77,7 @@ def quarter_page(quarter_id: int):
     version = db.session.get(CatalogueVersion, quarter.catalogue_version_id)
     unit = db.session.get(Unit, quarter.unit_id) if quarter.unit_id else None
     principal = current_principal()
-    task_links = [(t, task_pages.task_url(t) if runtime.may_act(principal, t) else None) for t in data.tasks]
+    task_links = [(t, task_pages.task_url(t) if access.may_act(principal, t) else None) for t in data.tasks]
     posted = any(row.BranchQuarter.publicity_start is not None for row in data.branches)
     return render_template("office/quarter.html", quarter=quarter, data=data, version=version, unit=unit,
                            task_links=task_links, bureau_wide=branch_ids is None, posted=posted, now=now())

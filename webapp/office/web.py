@@ -23,7 +23,7 @@ from models.process import HumanTask, TaskState
 from webapp.authz import current_principal
 from webapp.extensions import db
 from webapp.forms_util import apply_field_errors
-from workflows.engine import runtime, tx
+from workflows.engine import access, tx
 from workflows.errors import DomainError, ValidationFailed
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -125,7 +125,7 @@ def load_task(task_id: int, form_key: str) -> HumanTask:
     if task is None or task.form_key != form_key:
         abort(404)
     principal = current_principal()
-    if principal is None or not (runtime.may_act(principal, task) or runtime.in_pool(principal, task)):
+    if principal is None or not (access.may_act(principal, task) or access.in_pool(principal, task)):
         abort(403)
     return task
 

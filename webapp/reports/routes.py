@@ -26,7 +26,7 @@ from webapp.nav import register
 from webapp.office.web import choices, in_range, int_arg, optional_int, submit
 from webapp.reports.forms import ReportForm
 from webapp.tasks import task_url
-from workflows.engine import runtime
+from workflows.engine import access
 from workflows.quarter import evaluation, reports
 from workflows.quarter import opening as quarter
 from workflows.reading.ranking import Page
@@ -120,7 +120,7 @@ def branch_list():
     view = [{"report": r.SupervisionReport, "branch": r.branch,
              "reporter": _reporter_text(r.SupervisionReport, r.reporter_person or (r[2].name if r[2] else ""))
              if shows_reporter(principal, r.SupervisionReport) else None,
-             "task_url": task_url(r[4]) if r[4] is not None and runtime.may_act(principal, r[4]) else None}
+             "task_url": task_url(r[4]) if r[4] is not None and access.may_act(principal, r[4]) else None}
             for r in rows]
     return render_template("reports/branch_list.html", rows=view, page=Page(rows, total, page, PER_PAGE),
                            status=status, statuses=STATUS_FILTERS, scope=scope)
@@ -157,7 +157,7 @@ def show(report_id: int):
         standard = db.session.get(Standard, report.suggested_standard_id)
     task = db.session.scalar(select(HumanTask).where(HumanTask.instance_id == report.instance_id,
                                                      HumanTask.state == TaskState.OPEN).limit(1))
-    link = task_url(task) if task is not None and runtime.may_act(principal, task) else None
+    link = task_url(task) if task is not None and access.may_act(principal, task) else None
     return render_template("reports/show.html", report=report, mine=mine, reporter=reporter, claim=claim,
                            standard=standard, task=task, task_link=link)
 

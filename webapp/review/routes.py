@@ -29,7 +29,7 @@ from webapp.review import context as facts
 from webapp.review import forms as f
 from webapp.review.preview import current_decision, review_preview
 from webapp.tasks import register_task_page
-from workflows.engine import runtime
+from workflows.engine import access
 from workflows.errors import ValidationFailed
 from workflows.i18n import N_
 from workflows.quarter import appeals, branch, followups, reports
@@ -56,7 +56,7 @@ def _base(task: HumanTask) -> dict[str, Any]:
     p = common.principal()
     return {
         "task": task, "button": ButtonForm(), "office": common.is_office(p),
-        "can_act": common.can_act(p, task), "in_pool": runtime.in_pool(p, task),
+        "can_act": common.can_act(p, task), "in_pool": access.in_pool(p, task),
         "assignee": common.name_of_user(task.assignee_id),
         "history": common.history(task.instance_id, private=not common.may_know_authors(p, task)),
         "subject": facts.person(task.subject_person_id), "quarter": facts.quarter(task.quarter_id),

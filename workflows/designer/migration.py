@@ -29,7 +29,7 @@ from models.permissions import Principal
 from models.process import HumanTask, InstanceStatus, ProcessInstance, ProcessVersion, Timer
 from models.process import TaskState as RowState
 from workflows.designer import replay
-from workflows.engine import deploy, runtime, spiff
+from workflows.engine import access, deploy, instances, mirrors, spiff
 from workflows.errors import NotAllowed, NotFound, ValidationFailed
 from workflows.i18n import N_
 
@@ -597,7 +597,7 @@ class _Planner:
         try:
             spiff.load_state(spiff.dump_state(workflow), self.new)
         except Exception as e:  # noqa: BLE001 - a state the new spec cannot read must never be saved
-            check.reasons.append(Reason("would_fail", params={"error": runtime.engine_message(e)}))
+            check.reasons.append(Reason("would_fail", params={"error": instances.engine_message(e)}))
             return check, None
         return check, workflow
 
@@ -666,7 +666,7 @@ def dry_run(session: Session, actor: Principal, instance_ids: list[int], to_vers
             try:
                 workflow.do_engine_steps()
             except Exception as e:  # noqa: BLE001
-                check.reasons.append(Reason("would_fail", params={"error": runtime.engine_message(e)}))
+                check.reasons.append(Reason("would_fail", params={"error": instances.engine_message(e)}))
             else:
                 check.steps_after = replay.current_steps(workflow)
                 if not check.steps_after and not workflow.is_completed():
@@ -687,22 +687,22 @@ def migrate_instance(session: Session, actor: Principal, instance_id: int, to_ve
     """Move one instance onto a newer version of its process, under its lock; audited."""
     _designer(actor)
     target = _target(session, to_version_id)
-    instance = runtime.get_instance(session, instance_id)
+    instance = instances.get_instance(session, instance_id)
     from_version_id = instance.process_version_id
     check, workflow = _Planner(session, target).prepare(instance)
     if workflow is None:
         raise MigrationRefused(check)
     workflow.script_engine = spiff.SCRIPT_ENGINE
-    runtime._run(session, instance, actor.user_id, workflow.do_engine_steps)
+    instances.run(session, instance, actor.user_id, workflow.do_engine_steps)
     # Timers are re-predicted from the new spec: write their rows afresh.
     session.execute(delete(Timer.__table__).where(Timer.__table__.c.instance_id == instance.id))
     instance.__dict__["timer_tasks"] = ""
-    runtime._save(session, instance, workflow, actor_user_id=actor.user_id)
-    moved = session.execute(update(runtime.PI).where(runtime.PI.c.id == instance.id,
-                                                     runtime.PI.c.lock_version == instance.lock_version)
+    instances.save(session, instance, workflow)
+    moved = session.execute(update(instances.PI).where(instances.PI.c.id == instance.id,
+                                                     instances.PI.c.lock_version == instance.lock_version)
                             .values(process_version_id=target.id))
     if moved.rowcount != 1:
-        raise runtime.StaleInstance()
+        raise instances.StaleInstance()
     instance.__dict__["process_version_id"] = target.id
     session.expire(instance, ["version"])
     _refresh_open_tasks(session, instance, workflow)
@@ -726,9 +726,9 @@ def _refresh_open_tasks(session: Session, instance: ProcessInstance, workflow: A
         spec = spiff_task.task_spec
         values: dict[str, Any] = {
             "name": spec.bpmn_name or spec.bpmn_id, "bpmn_id": spec.bpmn_id,
-            "form_key": runtime._props(spec).get("formKey") or spec.bpmn_id, "due_at": runtime._due_at(spiff_task),
+            "form_key": mirrors.properties(spec).get("formKey") or spec.bpmn_id, "due_at": mirrors.due_at(spiff_task),
         }
-        pool = runtime._pool(session, spec.lane, instance)
+        pool = access.pool_for(session, spec.lane, instance)
         if pool["role"] != row.role:  # the step moved to another lane: its pool changes with it
             values.update(pool)
         for key, value in values.items():

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from models.audit import AuditEvent
 from models.process import ProcessInstance, ProcessVersion
-from workflows.engine import deploy, runtime, spiff
+from workflows.engine import deploy, instances, spiff
 
 HISTORY_ACTIONS = ("task.completed", "process.message", "process.timer", "process.retried")
 DEFAULT_LIMIT = 20
@@ -229,7 +229,7 @@ def replay_instance(instance: ProcessInstance, events: list[_Event], recorded: _
         try:
             workflow.do_engine_steps()
         except Exception as e:  # noqa: BLE001 - any engine failure is the answer
-            raise _Stop(STUCK, "engine_error", _failed_step(e) or step, error=runtime.engine_message(e)) from e
+            raise _Stop(STUCK, "engine_error", _failed_step(e) or step, error=instances.engine_message(e)) from e
         workflow.get_events()  # thrown messages go nowhere in a replay
 
     try:
@@ -248,7 +248,7 @@ def replay_instance(instance: ProcessInstance, events: list[_Event], recorded: _
                 try:
                     task.run()
                 except Exception as e:  # noqa: BLE001
-                    raise _Stop(STUCK, "engine_error", step, error=runtime.engine_message(e)) from e
+                    raise _Stop(STUCK, "engine_error", step, error=instances.engine_message(e)) from e
                 advance(step)
             elif event.action == "process.message":
                 name = str(event.data.get("message") or "")
@@ -256,14 +256,14 @@ def replay_instance(instance: ProcessInstance, events: list[_Event], recorded: _
                     workflow.send_event(BpmnEvent(MessageEventDefinition(name), event.data.get("payload") or {}))
                 except Exception as e:  # noqa: BLE001 - "not waiting for" is a WorkflowException
                     if "not waiting" not in str(e):
-                        raise _Stop(STUCK, "engine_error", None, message=name, error=runtime.engine_message(e)) from e
+                        raise _Stop(STUCK, "engine_error", None, message=name, error=instances.engine_message(e)) from e
                     _not_there(workflow, None, "message_not_awaited", message=name)
                 advance(None)
             else:  # process.timer, process.retried: time has come for whatever was due
                 try:
                     workflow.refresh_timers()
                 except Exception as e:  # noqa: BLE001
-                    raise _Stop(STUCK, "engine_error", None, error=runtime.engine_message(e)) from e
+                    raise _Stop(STUCK, "engine_error", None, error=instances.engine_message(e)) from e
                 advance(None)
             result.events += 1
         _compare_end(workflow, instance, recorded)

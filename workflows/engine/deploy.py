@@ -357,12 +357,5 @@ def parsed(version: ProcessVersion) -> spiff.ParsedProcess:
     return found
 
 
-def parsed_by_id(session: Session, version_id: int) -> tuple[ProcessVersion, spiff.ParsedProcess]:
-    version = session.get(ProcessVersion, version_id)
-    if version is None:
-        raise LookupError(f"process version {version_id} does not exist")
-    return version, parsed(version)
-
-
 def clear_cache() -> None:
     _cache.clear()

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from models import audit
 from models.clock import now
 from models.process import InstanceStatus, Timer
-from workflows.engine import runtime, tx
+from workflows.engine import instances, tx
 from workflows.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -42,18 +42,18 @@ def fire_due_timers(session: Session, limit: int = 1000) -> tuple[int, int]:
     moved = errors = 0
     for instance_id in instance_ids:
         try:
-            instance = runtime.get_instance(session, instance_id)
+            instance = instances.get_instance(session, instance_id)
             if instance.status != InstanceStatus.RUNNING:
                 session.rollback()
                 continue
-            if runtime.fire_timers(session, instance):
+            if instances.fire_timers(session, instance):
                 moved += 1
             session.commit()
-        except (runtime.StaleInstance, OperationalError, IntegrityError):
+        except (instances.StaleInstance, OperationalError, IntegrityError):
             session.rollback()  # another ticker or a user got there first: nothing lost
         except EngineError as e:
             session.rollback()
-            runtime.record_error(session, instance_id, str(e))
+            instances.record_error(session, instance_id, str(e))
             session.commit()
             errors += 1
     return moved, errors

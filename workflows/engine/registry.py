@@ -1,6 +1,8 @@
 """What the engine may run, given to it by one explicit call (`configure`, made by
 `workflows.setup.configure` from `create_app` and the CLI): the forms a user task may name, the
-service-task operators, and the messages services send into instances from outside.
+service-task operators, the messages services send into instances from outside, and the
+business objects whose `status` column follows the diagram's "status" of the step an instance waits
+at (an evaluation, a branch's quarter...).
 
 Deployment refuses a diagram that names a form, operator or message missing here; the script
 engine calls the operators by name. Nothing registers itself by being imported. `add` makes more
@@ -22,16 +24,19 @@ class _Known:
     forms: set[str] = field(default_factory=set)
     operators: dict[str, Operator] = field(default_factory=dict)
     external_messages: set[str] = field(default_factory=set)
+    status_models: dict[str, Any] = field(default_factory=dict)
 
 
 _configured = _Known()
 _added = _Known()
 
 
-def configure(*, forms: Iterable[str], operators: Mapping[str, Operator], external_messages: Iterable[str]) -> None:
-    """Replace the configured set (idempotent: calling it twice with the same values is harmless)."""
+def configure(*, forms: Iterable[str], operators: Mapping[str, Operator], external_messages: Iterable[str],
+              status_models: Mapping[str, Any]) -> None:
+    """Replace the configured set (idempotent: calling it twice with the same values is harmless).
+    `status_models`: an instance's `object_type` -> the model whose `status` mirrors its step."""
     global _configured
-    _configured = _Known(set(forms), dict(operators), set(external_messages))
+    _configured = _Known(set(forms), dict(operators), set(external_messages), dict(status_models))
 
 
 def add(*, forms: Iterable[str] = (), operators: Mapping[str, Operator] | None = None,
@@ -63,5 +68,6 @@ def operator(name: str) -> Operator | None:
     return _added.operators.get(name) or _configured.operators.get(name)
 
 
-def operator_names() -> frozenset[str]:
-    return frozenset(_configured.operators) | frozenset(_added.operators)
+def status_model(object_type: str) -> Any | None:
+    """The model of a business object whose `status` follows its instance's step, if any."""
+    return _configured.status_models.get(object_type)

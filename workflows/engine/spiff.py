@@ -258,15 +258,25 @@ STATE_FORMAT = f"{SERIALIZER_VERSION}+nospec+zlib"
 _ENCODER = create_encoder(REGISTRY, None)
 
 
-def dump_state(workflow: BpmnWorkflow) -> bytes:
-    """Compact, compressed state of a workflow, without its spec."""
+def state_json(workflow: BpmnWorkflow) -> str:
+    """A workflow's state without its spec, as compact JSON text (what `dump_state` compresses)."""
+    # The serializer's registry converts for the JSON encoder only in encoder mode (what
+    # BpmnWorkflowSerializer.to_dict sets around its own call).
     REGISTRY._encoder_mode = True
     try:
         dct = REGISTRY.convert(workflow)
     finally:
         REGISTRY._encoder_mode = False
-    text = json.dumps(dct, separators=(",", ":"), cls=_ENCODER)
+    return json.dumps(dct, separators=(",", ":"), cls=_ENCODER)
+
+
+def compress_state(text: str) -> bytes:
     return zlib.compress(text.encode("utf-8"), 6)
+
+
+def dump_state(workflow: BpmnWorkflow) -> bytes:
+    """Compact, compressed state of a workflow, without its spec."""
+    return compress_state(state_json(workflow))
 
 
 def state_dict(state: bytes) -> dict[str, Any]:

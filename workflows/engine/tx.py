@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from models.clock import now
 from models.process import InstanceStatus, Message, ProcessInstance
-from workflows.engine import runtime
+from workflows.engine import instances
 from workflows.errors import Conflict, EngineError, QuarterLocked
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def run(session: Session, fn: Callable[..., T], *args: Any, retries: int = 3, di
             result = fn(session, *args, **kwargs)
             targets = session.info.pop("pf_dispatch", None)
             session.commit()
-        except runtime.StaleInstance:
+        except instances.StaleInstance:
             session.rollback()
             if attempt == retries:
                 raise
@@ -109,7 +109,7 @@ def deliver_pending(session: Session, limit: int = 1000, instance_ids: set[int] 
             if delivered >= limit:
                 return delivered
             try:
-                instance = runtime.get_instance(session, row.target_instance_id)
+                instance = instances.get_instance(session, row.target_instance_id)
                 if instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED):
                     session.execute(update(M).where(M.c.id == row.id).values(
                         delivered_at=now(), last_error="the target instance had already finished"))
@@ -118,7 +118,7 @@ def deliver_pending(session: Session, limit: int = 1000, instance_ids: set[int] 
                 if instance.status == InstanceStatus.ERROR:
                     session.rollback()
                     continue
-                if not runtime.send_message(session, instance, row.name, row.payload or {}, actor_user_id=None):
+                if not instances.send_message(session, instance, row.name, row.payload or {}, actor_user_id=None):
                     session.rollback()
                     continue
                 done = session.execute(update(M).where(M.c.id == row.id, M.c.delivered_at.is_(None))
@@ -129,11 +129,11 @@ def deliver_pending(session: Session, limit: int = 1000, instance_ids: set[int] 
                 session.commit()
                 delivered += 1
                 moved += 1
-            except (runtime.StaleInstance, OperationalError):
+            except (instances.StaleInstance, OperationalError):
                 session.rollback()
             except EngineError as e:
                 session.rollback()
-                runtime.record_error(session, row.target_instance_id, str(e))
+                instances.record_error(session, row.target_instance_id, str(e))
                 session.execute(update(M).where(M.c.id == row.id).values(last_error=str(e)[:2000],
                                                                          attempts=M.c.attempts + 1))
                 session.commit()

@@ -25,7 +25,7 @@ from models.evaluation import (
 )
 from models.people import Role
 from models.permissions import Principal
-from workflows.engine import runtime, spiff
+from workflows.engine import access, instances, spiff, user_tasks
 from workflows.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 from workflows.i18n import N_
 from workflows.quarter import notify
@@ -48,7 +48,7 @@ def start(session: Session, actor: Principal, year: int) -> AnnualAssessment:
     assessment = AnnualAssessment(year=year, status=AnnualStatus.COMPUTED.value)
     session.add(assessment)
     session.flush()
-    instance = runtime.start_process(session, "annual_assessment", {"year": year, "assessment_id": assessment.id},
+    instance = instances.start_process(session, "annual_assessment", {"year": year, "assessment_id": assessment.id},
                                      object_type="annual", object_id=assessment.id, actor_user_id=actor.user_id)
     assessment.instance_id = instance.id
     audit.record(session, "annual.started", actor_user_id=actor.user_id, object_type="annual",
@@ -115,19 +115,19 @@ def compute_annual(ctx: spiff.RunContext, data: dict[str, Any]) -> dict[str, Any
 
 
 def _task_assessment(session: Session, actor: Principal, task_id: int, form_key: str) -> tuple[Any, AnnualAssessment]:
-    task = runtime.get_task(session, task_id)
+    task = user_tasks.get_task(session, task_id)
     if task.form_key != form_key:
         raise NotFound()
-    if not runtime.may_act(actor, task) and not runtime.in_pool(actor, task):
+    if not access.may_act(actor, task) and not access.in_pool(actor, task):
         raise NotAllowed()
-    instance = runtime.get_instance(session, task.instance_id)
+    instance = instances.get_instance(session, task.instance_id)
     assessment = session.get(AnnualAssessment, instance.object_id)
     if assessment is None:
         raise NotFound()
     return task, assessment
 
 
-def review(session: Session, actor: Principal, task_id: int, *, comment: str) -> runtime.Completion:
+def review(session: Session, actor: Principal, task_id: int, *, comment: str) -> user_tasks.Completion:
     task, assessment = _task_assessment(session, actor, task_id, "annual_review")
     comment = (comment or "").strip()
     if len(comment) > 4000:
@@ -136,10 +136,10 @@ def review(session: Session, actor: Principal, task_id: int, *, comment: str) ->
     assessment.review_comment = comment
     audit.record(session, "annual.reviewed", actor_user_id=actor.user_id, object_type="annual",
                  object_id=assessment.id, data={"comment": comment})
-    return runtime.complete_task(session, task_id, actor, {"reviewed": True})
+    return user_tasks.complete_task(session, task_id, actor, {"reviewed": True})
 
 
-def approve(session: Session, actor: Principal, task_id: int, *, decision: str, comment: str = "") -> runtime.Completion:
+def approve(session: Session, actor: Principal, task_id: int, *, decision: str, comment: str = "") -> user_tasks.Completion:
     task, assessment = _task_assessment(session, actor, task_id, "annual_approval")
     comment = (comment or "").strip()
     errors: dict[str, list[str]] = {}
@@ -154,7 +154,7 @@ def approve(session: Session, actor: Principal, task_id: int, *, decision: str, 
     assessment.approval_comment = comment
     audit.record(session, "annual.approval", actor_user_id=actor.user_id, object_type="annual",
                  object_id=assessment.id, data={"decision": decision, "comment": comment})
-    return runtime.complete_task(session, task_id, actor, {"annual_decision": decision})
+    return user_tasks.complete_task(session, task_id, actor, {"annual_decision": decision})
 
 
 def publish_annual(ctx: spiff.RunContext, data: dict[str, Any]) -> dict[str, Any]:

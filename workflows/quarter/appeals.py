@@ -26,7 +26,7 @@ from models.evaluation import (
 )
 from models.permissions import Principal, Target, can
 from models.process import Message, ProcessInstance
-from workflows.engine import runtime, spiff
+from workflows.engine import access, instances, spiff, user_tasks
 from workflows.errors import NotAllowed, NotFound, ValidationFailed, WindowClosed
 from workflows.i18n import N_
 from workflows.quarter import locking, notify
@@ -46,7 +46,7 @@ def window(session: Session, evaluation: Evaluation) -> BranchQuarter | None:
 def _deliver_or_queue(session: Session, instance: ProcessInstance, name: str, payload: dict[str, Any],
                       actor_user_id: int) -> None:
     """Send the event now when the instance waits for it, else queue it for when it does."""
-    if not runtime.send_message(session, instance, name, payload, actor_user_id=actor_user_id):
+    if not instances.send_message(session, instance, name, payload, actor_user_id=actor_user_id):
         session.execute(insert(Message.__table__), [{
             "name": name, "target_instance_id": instance.id, "source_instance_id": None, "payload": payload,
             "created_at": now(), "attempts": 0}])
@@ -80,7 +80,7 @@ def file_appeal(session: Session, actor: Principal, evaluation_id: int, *, kind:
             raise ValidationFailed(field_errors={"claim_id": [N_("This claim is not part of the evaluation.")]})
     if window(session, evaluation) is None:
         raise WindowClosed(N_("Appeals are accepted only while the scores are under publicity."))
-    instance = runtime.get_instance(session, evaluation.instance_id)
+    instance = instances.get_instance(session, evaluation.instance_id)
     appeal = Appeal(evaluation_id=evaluation.id, kind=kind, claim_id=claim_id, submitted_by=actor.user_id,
                     submitted_at=now(), text=text, status=AppealStatus.OPEN.value)
     session.add(appeal)
@@ -105,14 +105,14 @@ def open_appeal_for(session: Session, instance: ProcessInstance) -> Appeal | Non
     return session.scalar(query.where(Appeal.status == AppealStatus.OPEN).order_by(Appeal.id).limit(1))
 
 
-def decide(session: Session, actor: Principal, task_id: int, *, decision: str, reason: str) -> runtime.Completion:
+def decide(session: Session, actor: Principal, task_id: int, *, decision: str, reason: str) -> user_tasks.Completion:
     """The discipline member upholds or dismisses the appeal, always with a written reason."""
-    task = runtime.get_task(session, task_id)
+    task = user_tasks.get_task(session, task_id)
     if task.form_key != "appeal_decision":
         raise NotFound()
-    if not runtime.may_act(actor, task) and not runtime.in_pool(actor, task):
+    if not access.may_act(actor, task) and not access.in_pool(actor, task):
         raise NotAllowed()
-    instance = runtime.get_instance(session, task.instance_id)
+    instance = instances.get_instance(session, task.instance_id)
     appeal = open_appeal_for(session, instance)
     if appeal is None:
         raise NotFound()
@@ -136,7 +136,7 @@ def decide(session: Session, actor: Principal, task_id: int, *, decision: str, r
     if decision == AppealStatus.UPHELD:
         notify.notify(session, [appeal.submitted_by], "appeal_decided", data={"decision": decision},
                       body=reason, link=f"/my/evaluations/{appeal.evaluation_id}")
-    return runtime.complete_task(session, task_id, actor, {"decision": str(decision)},
+    return user_tasks.complete_task(session, task_id, actor, {"decision": str(decision)},
                                  audit_data={"decision": str(decision), "appeal_id": appeal.id, "reason": reason})
 
 

@@ -13,17 +13,17 @@ from models import audit
 from models.clock import now
 from models.evaluation import BranchQuarter, Evaluation, Quarter
 from models.permissions import Principal
-from workflows.engine import runtime, spiff
+from workflows.engine import access, spiff, user_tasks
 from workflows.errors import NotAllowed, NotFound, ValidationFailed
 from workflows.i18n import N_
 from workflows.quarter import locking
 
 
 def branch_quarter_of_task(session: Session, actor: Principal, task_id: int, form_key: str) -> tuple[Any, BranchQuarter]:
-    task = runtime.get_task(session, task_id)
+    task = user_tasks.get_task(session, task_id)
     if task.form_key != form_key:
         raise NotFound()
-    if not runtime.may_act(actor, task) and not runtime.in_pool(actor, task):
+    if not access.may_act(actor, task) and not access.in_pool(actor, task):
         raise NotAllowed()
     bq = session.scalar(select(BranchQuarter).where(BranchQuarter.instance_id == task.instance_id))
     if bq is None:
@@ -33,7 +33,7 @@ def branch_quarter_of_task(session: Session, actor: Principal, task_id: int, for
 
 
 def approve(session: Session, actor: Principal, task_id: int, *, decision: str, comment: str = "",
-            returned_person_ids: list[int] | None = None) -> runtime.Completion:
+            returned_person_ids: list[int] | None = None) -> user_tasks.Completion:
     """The secretary approves the branch's reviewed scores, or returns named members for review."""
     task, bq = branch_quarter_of_task(session, actor, task_id, "branch_approval")
     comment = (comment or "").strip()
@@ -63,11 +63,11 @@ def approve(session: Session, actor: Principal, task_id: int, *, decision: str, 
     audit.record(session, "branch.approval", actor_user_id=actor.user_id, object_type="branch_quarter",
                  object_id=bq.id, quarter_id=bq.quarter_id, branch_id=bq.branch_id,
                  data={"decision": decision, "comment": comment, "returned": returned})
-    return runtime.complete_task(session, task_id, actor, {"approval": decision, "returned_persons": returned})
+    return user_tasks.complete_task(session, task_id, actor, {"approval": decision, "returned_persons": returned})
 
 
 def confirm_meeting(session: Session, actor: Principal, task_id: int, *, meeting_date: date | None,
-                    expected: int | None, present: int | None, resolution: str) -> runtime.Completion:
+                    expected: int | None, present: int | None, resolution: str) -> user_tasks.Completion:
     """Record the branch general meeting (支部党员大会) that confirmed every member's score."""
     task, bq = branch_quarter_of_task(session, actor, task_id, "branch_meeting")
     errors: dict[str, list[str]] = {}
@@ -98,7 +98,7 @@ def confirm_meeting(session: Session, actor: Principal, task_id: int, *, meeting
     audit.record(session, "branch.meeting", actor_user_id=actor.user_id, object_type="branch_quarter",
                  object_id=bq.id, quarter_id=bq.quarter_id, branch_id=bq.branch_id,
                  data={"date": str(meeting_date), "expected": expected, "present": present, "resolution": resolution})
-    return runtime.complete_task(session, task_id, actor, {"meeting_date": str(meeting_date)})
+    return user_tasks.complete_task(session, task_id, actor, {"meeting_date": str(meeting_date)})
 
 
 def start_publicity(ctx: spiff.RunContext, data: dict[str, Any]) -> dict[str, Any]:

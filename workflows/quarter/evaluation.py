@@ -24,13 +24,12 @@ from models.evaluation import (
     ClaimSource,
     ClaimStatus,
     Evaluation,
-    EvaluationStatus,
     Evidence,
     Quarter,
 )
 from models.permissions import Principal, Target, can
 from models.process import HumanTask, ProcessInstance, TaskState
-from workflows.engine import runtime
+from workflows.engine import access, user_tasks
 from workflows.errors import NotAllowed, NotFound, ValidationFailed, WindowClosed
 from workflows.i18n import N_
 from workflows.quarter import locking
@@ -281,7 +280,7 @@ def _check_submission(session: Session, evaluation: Evaluation, claims: list[Cla
         raise ValidationFailed(N_("Some claims need attention before you submit."), field_errors=errors)
 
 
-def submit_self_evaluation(session: Session, actor: Principal, task_id: int, *, one_click: bool = False) -> runtime.Completion:
+def submit_self_evaluation(session: Session, actor: Principal, task_id: int, *, one_click: bool = False) -> user_tasks.Completion:
     """Submit the self-evaluation; one click (一键申报) when there is nothing to declare."""
     from workflows.catalogue.versions import rules_for
 
@@ -314,7 +313,7 @@ def submit_self_evaluation(session: Session, actor: Principal, task_id: int, *, 
     evaluation.declared_by = actor.user_id
     # No flush until commit: these, the claims and the diagram's new status go out together.
     with session.no_autoflush:
-        return runtime.complete_task(session, task_id, actor, {
+        return user_tasks.complete_task(session, task_id, actor, {
             "one_click": one_click, "claims": len(drafts), "self_score": str(self_score)},
             preloaded=(task, instance))
 
@@ -332,16 +331,16 @@ class Decision:
 
 
 def review(session: Session, actor: Principal, task_id: int, decisions: list[dict[str, Any]],
-           additions: list[dict[str, Any]] | None = None) -> runtime.Completion:
+           additions: list[dict[str, Any]] | None = None) -> user_tasks.Completion:
     """Decide every claim (accept / adjust / reject, each change with a reason), add claims from the
     branch's records, score, and complete the review (or the re-review after an upheld appeal)."""
-    task = runtime.get_task(session, task_id)
+    task = user_tasks.get_task(session, task_id)
     if task.form_key != "branch_review":
         raise NotFound()
     evaluation = session.scalar(select(Evaluation).where(Evaluation.instance_id == task.instance_id))
     if evaluation is None:
         raise NotFound()
-    if not runtime.may_act(actor, task) and not runtime.in_pool(actor, task):
+    if not access.may_act(actor, task) and not access.in_pool(actor, task):
         raise NotAllowed()
     locking.ensure_unlocked(session, evaluation.quarter_id)
     claims = {c.id: c for c in claims_of(session, evaluation.id)
@@ -422,10 +421,6 @@ def review(session: Session, actor: Principal, task_id: int, decisions: list[dic
     session.flush()
     result = rescore(session, evaluation)
     evaluation.reviewed_at, evaluation.reviewed_by = moment, actor.user_id
-    return runtime.complete_task(session, task_id, actor, {"score": str(result.total), "grade": result.grade},
+    return user_tasks.complete_task(session, task_id, actor, {"score": str(result.total), "grade": result.grade},
                                  audit_data={"score": str(result.total), "grade": result.grade,
                                              "decisions": len(parsed), "added": len(added)})
-
-
-def status_of(evaluation: Evaluation) -> str:
-    return evaluation.status or EvaluationStatus.SELF_EVALUATION.value

@@ -14,7 +14,7 @@ from models.clock import now
 from models.evaluation import Evaluation, FollowUp, FollowUpStatus, Notice
 from models.people import Role
 from models.permissions import Principal
-from workflows.engine import runtime, spiff
+from workflows.engine import access, instances, spiff, user_tasks
 from workflows.errors import NotAllowed, NotFound, ValidationFailed
 from workflows.i18n import N_
 from workflows.quarter import notify
@@ -43,7 +43,7 @@ def start_for_notice(session: Session, notice: Notice, *, actor_user_id: int | N
                              reason=notice.title, due_at=due, status=FollowUpStatus.OPEN.value, created_at=now())
         session.add(follow_up)
         session.flush()
-        instance = runtime.start_process(
+        instance = instances.start_process(
             session, "follow_up", {"follow_up_id": follow_up.id, "kind": follow_up.kind, "person_id": person_id,
                                    "branch_id": branch_id, "quarter_id": notice.quarter_id, "due_at": due.isoformat()},
             quarter_id=notice.quarter_id, branch_id=branch_id, subject_person_id=person_id, object_type="follow_up",
@@ -53,14 +53,14 @@ def start_for_notice(session: Session, notice: Notice, *, actor_user_id: int | N
     return started
 
 
-def complete(session: Session, actor: Principal, task_id: int, *, record: str, done_on: date | None = None) -> runtime.Completion:
+def complete(session: Session, actor: Principal, task_id: int, *, record: str, done_on: date | None = None) -> user_tasks.Completion:
     """Record what was done (the talk, the education, the decision) and close the follow-up."""
-    task = runtime.get_task(session, task_id)
+    task = user_tasks.get_task(session, task_id)
     if task.form_key != "follow_up":
         raise NotFound()
-    if not runtime.may_act(actor, task) and not runtime.in_pool(actor, task):
+    if not access.may_act(actor, task) and not access.in_pool(actor, task):
         raise NotAllowed()
-    instance = runtime.get_instance(session, task.instance_id)
+    instance = instances.get_instance(session, task.instance_id)
     follow_up = session.get(FollowUp, instance.object_id)
     if follow_up is None:
         raise NotFound()
@@ -79,7 +79,7 @@ def complete(session: Session, actor: Principal, task_id: int, *, record: str, d
     audit.record(session, "follow_up.done", actor_user_id=actor.user_id, object_type="follow_up",
                  object_id=follow_up.id, quarter_id=follow_up.quarter_id, branch_id=follow_up.branch_id,
                  data={"kind": follow_up.kind, "record": record, "done_on": str(done_on or "")})
-    return runtime.complete_task(session, task_id, actor, {"done": True})
+    return user_tasks.complete_task(session, task_id, actor, {"done": True})
 
 
 def flag_overdue(ctx: spiff.RunContext, data: dict[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from models.evaluation import (
 from models.org import Branch
 from models.people import Person, Role, User
 from models.permissions import Principal
-from workflows.engine import runtime, spiff
+from workflows.engine import access, spiff, user_tasks
 from workflows.errors import NotAllowed, NotFound, ValidationFailed
 from workflows.i18n import N_
 from workflows.quarter import locking, notify
@@ -106,10 +106,10 @@ def compose(session: Session, quarter_id: int) -> dict[str, Any]:
 
 
 def _task_quarter(session: Session, actor: Principal, task_id: int, form_key: str) -> tuple[Any, Quarter]:
-    task = runtime.get_task(session, task_id)
+    task = user_tasks.get_task(session, task_id)
     if task.form_key != form_key:
         raise NotFound()
-    if not runtime.may_act(actor, task) and not runtime.in_pool(actor, task):
+    if not access.may_act(actor, task) and not access.in_pool(actor, task):
         raise NotAllowed()
     quarter = session.get(Quarter, task.quarter_id)
     if quarter is None:
@@ -119,7 +119,7 @@ def _task_quarter(session: Session, actor: Principal, task_id: int, form_key: st
 
 def save_notice(session: Session, actor: Principal, task_id: int, *, title: str, body: str,
                 commended_person_ids: list[int], person_follow_ups: dict[int, list[str]],
-                branch_follow_ups: dict[int, str]) -> runtime.Completion:
+                branch_follow_ups: dict[int, str]) -> user_tasks.Completion:
     """Compose the notice: the party office edits the generated lists and the comment."""
     task, quarter = _task_quarter(session, actor, task_id, "quarter_notice")
     locking.ensure_unlocked(session, quarter.id)
@@ -176,7 +176,7 @@ def save_notice(session: Session, actor: Principal, task_id: int, *, title: str,
     session.flush()
     audit.record(session, "notice.composed", actor_user_id=actor.user_id, object_type="notice", object_id=notice.id,
                  quarter_id=quarter.id, data={"title": title, "commended": commended, "follow_ups": follow_ups})
-    return runtime.complete_task(session, task_id, actor, {"notice_id": notice.id})
+    return user_tasks.complete_task(session, task_id, actor, {"notice_id": notice.id})
 
 
 def publish_notice(ctx: spiff.RunContext, data: dict[str, Any]) -> dict[str, Any]:
@@ -211,7 +211,7 @@ def start_follow_ups(ctx: spiff.RunContext, data: dict[str, Any]) -> dict[str, A
 # --- Filing and verification -------------------------------------------------------------------------
 
 
-def accept_filing(session: Session, actor: Principal, task_id: int, *, decision: str, comment: str = "") -> runtime.Completion:
+def accept_filing(session: Session, actor: Principal, task_id: int, *, decision: str, comment: str = "") -> user_tasks.Completion:
     """The leading group accepts the quarter for filing (it is then locked) or returns it."""
     task, quarter = _task_quarter(session, actor, task_id, "filing_acceptance")
     locking.ensure_unlocked(session, quarter.id)
@@ -227,7 +227,7 @@ def accept_filing(session: Session, actor: Principal, task_id: int, *, decision:
         raise ValidationFailed(field_errors=errors)
     audit.record(session, "quarter.filing", actor_user_id=actor.user_id, object_type="quarter", object_id=quarter.id,
                  quarter_id=quarter.id, data={"decision": decision, "comment": comment})
-    return runtime.complete_task(session, task_id, actor, {"filing": decision, "filing_comment": comment})
+    return user_tasks.complete_task(session, task_id, actor, {"filing": decision, "filing_comment": comment})
 
 
 def lock_quarter(ctx: spiff.RunContext, data: dict[str, Any]) -> dict[str, Any]:
@@ -255,7 +255,7 @@ def sample(session: Session, quarter_id: int, size: int = 10) -> list[Evaluation
     return list(session.scalars(select(Evaluation).where(Evaluation.id.in_(chosen or [-1])).order_by(Evaluation.id)))
 
 
-def record_verification(session: Session, actor: Principal, task_id: int, findings: list[dict[str, Any]]) -> runtime.Completion:
+def record_verification(session: Session, actor: Principal, task_id: int, findings: list[dict[str, Any]]) -> user_tasks.Completion:
     """Record the check of sampled, filed evaluations against their evidence (findings only: the
     quarter itself stays locked)."""
     task, quarter = _task_quarter(session, actor, task_id, "quarter_verification")
@@ -289,5 +289,5 @@ def record_verification(session: Session, actor: Principal, task_id: int, findin
                                         finding=text, checked_by=actor.user_id, checked_at=now()))
     audit.record(session, "quarter.verified", actor_user_id=actor.user_id, object_type="quarter", object_id=quarter.id,
                  quarter_id=quarter.id, data={"findings": [list(c) for c in clean]})
-    return runtime.complete_task(session, task_id, actor, {"checked": len(clean),
+    return user_tasks.complete_task(session, task_id, actor, {"checked": len(clean),
                                                            "issues": sum(1 for c in clean if c[1] == "issue")})

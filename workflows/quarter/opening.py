@@ -2,7 +2,7 @@
 each, a branch-quarter instance per branch and the bureau-quarter instance.
 
 Person instances of one quarter start identically but for their ids, so the engine runs the
-start once and the rest are stamped from that state with fresh task ids (`runtime.start_many`):
+start once and the rest are stamped from that state with fresh task ids (`batch.start_many`):
 opening a quarter for 20,000 people is a few bulk inserts, not 20,000 engine runs.
 """
 
@@ -22,7 +22,7 @@ from models.org import Branch, Unit
 from models.people import EVALUATED_STATUSES, Person, Role
 from models.permissions import Principal
 from models.process import ProcessInstance
-from workflows.engine import runtime
+from workflows.engine import batch, instances
 from workflows.errors import NotAllowed, ValidationFailed
 from workflows.i18n import N_
 
@@ -120,18 +120,18 @@ def open_quarter(
 
     common = {"quarter_id": q.id, "deadline": self_eval_deadline.isoformat(),
               "reminder_at": q.reminder_at.isoformat(), "review_due": q.review_deadline.isoformat()}
-    runtime.start_many(session, "person_quarter", common, [
-        runtime.StartItem(data={"person_id": p.id, "branch_id": p.branch_id},
+    batch.start_many(session, "person_quarter", common, [
+        batch.StartItem(data={"person_id": p.id, "branch_id": p.branch_id},
                           quarter_id=q.id, branch_id=p.branch_id, subject_person_id=p.id,
                           object_type="evaluation", object_id=ev_id)
         for p, ev_id in zip(people, ev_ids, strict=True)
     ], actor_user_id=actor.user_id)
     for (branch_id, n), bq_id in zip(counts.items(), bq_ids, strict=True):
-        runtime.start_process(session, "branch_quarter", {"quarter_id": q.id, "branch_id": branch_id,
+        instances.start_process(session, "branch_quarter", {"quarter_id": q.id, "branch_id": branch_id,
                                                           "member_count": n, "reviewed": 0, "closed": 0},
                               quarter_id=q.id, branch_id=branch_id, object_type="branch_quarter",
                               object_id=bq_id, actor_user_id=actor.user_id)
-    runtime.start_process(session, "bureau_quarter", {"quarter_id": q.id, "branch_count": len(counts), "reported": 0},
+    instances.start_process(session, "bureau_quarter", {"quarter_id": q.id, "branch_count": len(counts), "reported": 0},
                           quarter_id=q.id, object_type="quarter", object_id=q.id, actor_user_id=actor.user_id)
     _link_instances(session, q.id)
     audit.record(session, "quarter.opened", actor_user_id=actor.user_id, object_type="quarter", object_id=q.id,

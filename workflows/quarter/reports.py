@@ -28,7 +28,7 @@ from models.evaluation import (
 )
 from models.people import EVALUATED_STATUSES, Person
 from models.permissions import Principal, Target, can
-from workflows.engine import runtime, spiff
+from workflows.engine import access, instances, spiff, user_tasks
 from workflows.errors import NotAllowed, NotFound, ValidationFailed, WindowClosed
 from workflows.i18n import N_
 from workflows.quarter import evaluation as evaluations
@@ -85,7 +85,7 @@ def submit(session: Session, actor: Principal, *, subject_person_id: int, text: 
         report.reporter_user_id = None
     session.add(report)
     session.flush()
-    instance = runtime.start_process(
+    instance = instances.start_process(
         session, "supervision_report",
         {"report_id": report.id, "person_id": person.id, "branch_id": person.branch_id,
          "quarter_id": open_evaluation.quarter_id if open_evaluation else None},
@@ -103,12 +103,12 @@ def may_see_reporter(actor: Principal, report: SupervisionReport) -> bool:
 
 
 def _task_report(session: Session, actor: Principal, task_id: int, form_key: str) -> tuple[Any, SupervisionReport]:
-    task = runtime.get_task(session, task_id)
+    task = user_tasks.get_task(session, task_id)
     if task.form_key != form_key or task.process_key != "supervision_report":
         raise NotFound()
-    if not runtime.may_act(actor, task) and not runtime.in_pool(actor, task):
+    if not access.may_act(actor, task) and not access.in_pool(actor, task):
         raise NotAllowed()
-    instance = runtime.get_instance(session, task.instance_id)
+    instance = instances.get_instance(session, task.instance_id)
     report = session.get(SupervisionReport, instance.object_id)
     if report is None:
         raise NotFound()
@@ -116,7 +116,7 @@ def _task_report(session: Session, actor: Principal, task_id: int, form_key: str
 
 
 def verify(session: Session, actor: Principal, task_id: int, *, decision: str, reason: str,
-           standard_id: int | None = None, occurrences: int | None = 1) -> runtime.Completion:
+           standard_id: int | None = None, occurrences: int | None = 1) -> user_tasks.Completion:
     """The points group decides: substantiated (with the deduction standard) or not, with a reason."""
     task, report = _task_report(session, actor, task_id, "report_verification")
     errors: dict[str, list[str]] = {}
@@ -148,7 +148,7 @@ def verify(session: Session, actor: Principal, task_id: int, *, decision: str, r
     audit.record(session, "report.verified", actor_user_id=actor.user_id, object_type="report", object_id=report.id,
                  branch_id=report.branch_id, data={"decision": str(decision), "reason": reason,
                                                    "standard_id": standard_id, "occurrences": occurrences})
-    return runtime.complete_task(session, task_id, actor, {"verification": str(decision)})
+    return user_tasks.complete_task(session, task_id, actor, {"verification": str(decision)})
 
 
 def record_report_deduction(ctx: spiff.RunContext, data: dict[str, Any]) -> dict[str, Any]:
@@ -222,7 +222,7 @@ def appeal(session: Session, actor: Principal, report_id: int, text: str) -> App
         raise ValidationFailed(field_errors={"text": [N_("Say what is wrong and why.")]})
     if len(text) > 2000:
         raise ValidationFailed(field_errors={"text": [N_("At most 2000 characters.")]})
-    instance = runtime.get_instance(session, report.instance_id)
+    instance = instances.get_instance(session, report.instance_id)
     if "report_appeal" not in (instance.waiting_messages or "").split() or report.claim_id is None:
         raise WindowClosed(N_("This deduction can no longer be appealed."))
     evaluation = session.get(Evaluation, report.evaluation_id)
@@ -234,7 +234,7 @@ def appeal(session: Session, actor: Principal, report_id: int, text: str) -> App
     report.status = ReportStatus.APPEALED.value
     audit.record(session, "report.appealed", actor_user_id=actor.user_id, object_type="appeal", object_id=item.id,
                  branch_id=report.branch_id, data={"report_id": report.id, "text": text})
-    if not runtime.send_message(session, instance, "report_appeal", {"appeal_id": item.id}, actor_user_id=actor.user_id):
+    if not instances.send_message(session, instance, "report_appeal", {"appeal_id": item.id}, actor_user_id=actor.user_id):
         raise WindowClosed(N_("This deduction can no longer be appealed."))
     return item
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from models.db import MAX_ID
 from models.permissions import Principal
 from models.process import HumanTask, TaskState
-from workflows.engine import runtime
+from workflows.engine import access, user_tasks
 from workflows.errors import NotAllowed, NotFound, TaskNotReady, TaskTaken, ValidationFailed
 from workflows.i18n import N_
 from workflows.quarter import annual, appeals, branch, evaluation, followups, notices, reports
@@ -268,65 +268,65 @@ def form_schema(form_key: str) -> dict[str, Any]:
 # --- Completing ----------------------------------------------------------------------------------------
 
 
-def _self_evaluation(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> runtime.Completion:
+def _self_evaluation(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> user_tasks.Completion:
     return evaluation.submit_self_evaluation(s, actor, task_id, one_click=bool(d["one_click"]))
 
 
-def _review(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> runtime.Completion:
+def _review(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> user_tasks.Completion:
     def plain(rows: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
         return [{k: v for k, v in row.items() if v is not None} for row in rows or []]
 
     return evaluation.review(s, actor, task_id, plain(d["decisions"]), plain(d["additions"]))
 
 
-def _approval(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> runtime.Completion:
+def _approval(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> user_tasks.Completion:
     return branch.approve(s, actor, task_id, decision=d["decision"], comment=d["comment"] or "",
                           returned_person_ids=d["returned_person_ids"] or [])
 
 
-def _meeting(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> runtime.Completion:
+def _meeting(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> user_tasks.Completion:
     return branch.confirm_meeting(s, actor, task_id, meeting_date=d["meeting_date"], expected=d["meeting_expected"],
                                   present=d["meeting_present"], resolution=d["meeting_resolution"] or "")
 
 
-def _appeal_decision(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> runtime.Completion:
+def _appeal_decision(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> user_tasks.Completion:
     return appeals.decide(s, actor, task_id, decision=d["decision"], reason=d["reason"] or "")
 
 
-def _notice(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> runtime.Completion:
+def _notice(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> user_tasks.Completion:
     return notices.save_notice(
         s, actor, task_id, title=d["title"] or "", body=d["body"] or "",
         commended_person_ids=d["commended_person_ids"] or [], person_follow_ups=d["person_follow_ups"] or {},
         branch_follow_ups=d["branch_follow_ups"] or {})
 
 
-def _filing(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> runtime.Completion:
+def _filing(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> user_tasks.Completion:
     return notices.accept_filing(s, actor, task_id, decision=d["decision"], comment=d["comment"] or "")
 
 
-def _verification(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> runtime.Completion:
+def _verification(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> user_tasks.Completion:
     return notices.record_verification(s, actor, task_id, d["findings"] or [])
 
 
-def _report_verification(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> runtime.Completion:
+def _report_verification(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> user_tasks.Completion:
     occurrences = d["occurrences"] if d["occurrences"] is not None else 1
     return reports.verify(s, actor, task_id, decision=d["decision"], reason=d["reason"] or "",
                           standard_id=d["standard_id"], occurrences=occurrences)
 
 
-def _follow_up(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> runtime.Completion:
+def _follow_up(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> user_tasks.Completion:
     return followups.complete(s, actor, task_id, record=d["record"] or "", done_on=d["done_on"])
 
 
-def _annual_review(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> runtime.Completion:
+def _annual_review(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> user_tasks.Completion:
     return annual.review(s, actor, task_id, comment=d["comment"] or "")
 
 
-def _annual_approval(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> runtime.Completion:
+def _annual_approval(s: Session, actor: Principal, task_id: int, d: dict[str, Any]) -> user_tasks.Completion:
     return annual.approve(s, actor, task_id, decision=d["decision"], comment=d["comment"] or "")
 
 
-Action = Callable[[Session, Principal, int, dict[str, Any]], runtime.Completion]
+Action = Callable[[Session, Principal, int, dict[str, Any]], user_tasks.Completion]
 
 # form key -> the service that completes it.
 ACTIONS: dict[str, Action] = {
@@ -348,7 +348,7 @@ ACTIONS: dict[str, Action] = {
 
 def ensure_actionable(actor: Principal, task: Any) -> None:
     """Refuse before looking at the data: not the actor's task, done already, or claimed by another."""
-    if not (runtime.may_act(actor, task) or runtime.in_pool(actor, task)):
+    if not (access.may_act(actor, task) or access.in_pool(actor, task)):
         raise NotAllowed()
     if task.state != TaskState.OPEN:
         raise TaskNotReady()
@@ -356,7 +356,7 @@ def ensure_actionable(actor: Principal, task: Any) -> None:
         raise TaskTaken()
 
 
-def complete(session: Session, actor: Principal, task_id: int, data: Any) -> runtime.Completion:
+def complete(session: Session, actor: Principal, task_id: int, data: Any) -> user_tasks.Completion:
     """Complete a task with untrusted data: check who may, check the shape, call the form's service."""
     task = session.get(HumanTask, task_id)  # the caller's transaction has it; the service reloads it locked
     if task is None:

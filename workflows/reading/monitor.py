@@ -39,7 +39,8 @@ from models.process import (
     TaskState,
     Timer,
 )
-from workflows.engine import runtime, spiff
+from workflows.engine import instances as process_instances
+from workflows.engine import spiff
 from workflows.errors import Conflict, NotAllowed
 from workflows.i18n import N_
 
@@ -435,18 +436,18 @@ def retry(session: Session, actor: Principal, instance_id: int) -> ProcessInstan
     A new failure raises EngineError; the caller records it on the instance."""
     if not actor.holds(Role.PARTY_OFFICE, None):
         raise NotAllowed()
-    instance = runtime.get_instance(session, instance_id)
+    instance = process_instances.get_instance(session, instance_id)
     if instance.status != InstanceStatus.ERROR:
         raise Conflict(N_("This instance has no error to retry."))
     previous = instance.error
-    workflow = runtime.load_workflow(session, instance)
+    workflow = process_instances.load_workflow(session, instance)
 
     def step() -> None:
         workflow.refresh_timers()
         workflow.do_engine_steps()
 
-    runtime._run(session, instance, actor.user_id, step)
-    runtime._save(session, instance, workflow, actor_user_id=actor.user_id)
+    process_instances.run(session, instance, actor.user_id, step)
+    process_instances.save(session, instance, workflow)
     audit.record(session, "process.retried", actor_user_id=actor.user_id, object_type="process_instance",
                  object_id=instance.id, instance_id=instance.id, quarter_id=instance.quarter_id,
                  branch_id=instance.branch_id, data={"error": (previous or "")[:1000], "steps": instance.current_steps})
