@@ -35,7 +35,7 @@ db = SQLAlchemy(metadata=Base.metadata, session_options={"expire_on_commit": Fal
 MAX_ID = 2**31 - 1
 
 
-def get_by_id(session: Any, model: type[Any], raw: Any) -> Any:
+def get_by_id(session: Any, model: type[Any], raw: Any, **options: Any) -> Any:
     """`session.get` for an untrusted id: None for anything that is not an id in range."""
     if isinstance(raw, bool):
         return None
@@ -45,7 +45,7 @@ def get_by_id(session: Any, model: type[Any], raw: Any) -> Any:
         return None
     if not 1 <= value <= MAX_ID:
         return None
-    return session.get(model, value)
+    return session.get(model, value, **options)
 
 
 def utcnow() -> datetime:

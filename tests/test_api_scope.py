@@ -12,9 +12,8 @@ from models.permissions import can
 from tests import quarter_helpers as qh
 from tests.test_api_support import api_fixture, processes_fixture, quarter_fixture  # noqa: F401
 from webapp.authz import target_of
-from workflows.engine import tx
+from workflows.engine import access, tx
 from workflows.quarter import evaluation, reports
-from workflows.reading import inbox
 
 OUTSIDERS = ("m1_a2", "rev_a2", "sec_a2", "disc_a2", "m1_b1", "rev_b1", "sec_b1", "disc_b1")
 
@@ -66,13 +65,13 @@ def test_every_user_sees_a_task_exactly_as_the_inbox_does(api, state, org, db_se
         principal = qh.who(db_session, username)
         listed = {t["id"] for t in api(username).tasks(quarter=state["quarter"].id)}
         for key, task in state["tasks"].items():
-            expected = 200 if inbox.visible(principal, task) else 403
+            expected = 200 if access.may_see(principal, task) else 403
             response = api(username).get(f"/api/v1/tasks/{task.id}", expect=None)
             assert _status(response) == expected, (key, username)
             assert (task.id in listed) == (expected == 200 and task.assignee_id in (None, principal.user_id)), (key, username)
-    visible = {u for u in org.users if inbox.visible(qh.who(db_session, u), state["tasks"]["review"])}
+    visible = {u for u in org.users if access.may_see(qh.who(db_session, u), state["tasks"]["review"])}
     assert visible == {"rev_a1", "rev2_a1"}  # never the subject (m2_a1), never another branch
-    assert {u for u in org.users if inbox.visible(qh.who(db_session, u), state["tasks"]["own_review"])} == {"rev2_a1"}
+    assert {u for u in org.users if access.may_see(qh.who(db_session, u), state["tasks"]["own_review"])} == {"rev2_a1"}
 
 
 @pytest.mark.parametrize("username", OUTSIDERS)

@@ -19,6 +19,7 @@ from werkzeug.routing import IntegerConverter
 from models.db import MAX_ID, install_engine_hooks
 from webapp import config as config_module
 from webapp.extensions import babel, csrf, db, login_manager, migrate
+from workflows.errors import DomainError
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,6 +175,16 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(e: CSRFError) -> Any:
         return render_error(400, _("The form has expired or was not sent from this site. Please reload the page and submit again."))
+
+    @app.errorhandler(DomainError)
+    def domain_error(e: DomainError) -> Any:
+        # A service's refusal that reached a page unhandled: its status, with the page's own words
+        # for 403 and 404 (which must not say more than the page would).
+        db.session.rollback()
+        code = e.http_status if 400 <= e.http_status < 500 else 500
+        if code == 500:
+            log.error("engine error on %s %s: %s", request.method, request.path, e.message)
+        return render_error(code, None if code in (403, 404, 500) else _(e.message))
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException) -> Any:

@@ -20,6 +20,8 @@ from models.db import db, get_by_id
 from models.org import Branch
 from models.people import Person
 from models.permissions import NOBODY, Principal, Target, can, may_ever
+from workflows.engine import access
+from workflows.errors import NotAllowed, NotFound
 from workflows.org.principals import principal_for
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -113,3 +115,17 @@ def load_or_404(model: type[M], ident: Any, action: str) -> M:
         abort(404)
     check(action, obj)
     return obj
+
+
+def load_task_or_404(task_id: Any, *form_keys: str, supervise: bool = False) -> pr.HumanTask:
+    """The human task of a task page or API call, fresh from the database: NotFound (404) when it is
+    missing or of another form, NotAllowed (403) unless the current user may see it
+    (`workflows.engine.access.may_see`) — or, with `supervise`, holds `task.reassign` (the party
+    office looks at any task page to hand the task over)."""
+    task = get_by_id(db.session, pr.HumanTask, task_id, populate_existing=True)
+    if task is None or (form_keys and task.form_key not in form_keys):
+        raise NotFound()
+    principal = current_principal()
+    if principal is None or not (access.may_see(principal, task) or (supervise and can(principal, "task.reassign"))):
+        raise NotAllowed()
+    return task

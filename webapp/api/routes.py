@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, request
 from flask.globals import request_ctx
 from flask_babel import gettext as _
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, false, func, or_, select
 from sqlalchemy.orm import aliased
 
 from models.catalogue import CatalogueStatus, CatalogueVersion, Standard
@@ -39,10 +39,10 @@ from models.process import HumanTask, InstanceStatus, ProcessInstance, TaskState
 from webapp import LoginUser
 from webapp.api import bodies, serialize
 from webapp.api.serialize import Json, Names
-from webapp.authz import current_principal, guard, load_or_404, public
+from webapp.authz import current_principal, guard, load_or_404, load_task_or_404, public
 from webapp.extensions import db, login_manager
 from workflows.engine import access, tx, user_tasks
-from workflows.errors import DomainError, NotAllowed, NotFound, QuarterLocked, ValidationFailed
+from workflows.errors import DomainError, NotFound, QuarterLocked, ValidationFailed
 from workflows.i18n import N_
 from workflows.org import accounts
 from workflows.org import tokens as api_tokens
@@ -355,33 +355,19 @@ def my_evaluations():
 # --- Tasks ------------------------------------------------------------------------------------------------------
 
 
-def task_visible(principal: Principal, task: HumanTask) -> bool:
-    """What the inbox would list for the caller (open or not), and what they completed themselves."""
-    return inbox.visible(principal, task) or task.completed_by == principal.user_id
-
-
-def load_task(task_id: int) -> HumanTask:
-    task = db.session.get(HumanTask, task_id, populate_existing=True)
-    if task is None:
-        raise NotFound()
-    if not task_visible(me(), task):
-        raise NotAllowed()
-    return task
-
-
 def _history_query(principal: Principal, state: str, filters: inbox.Filters) -> Any:
-    """Done or withdrawn tasks of the caller's pools and their own, most recent first."""
+    """Done or withdrawn tasks the caller may see (`access.may_see`): their own and their pools',
+    most recent first."""
     uid = principal.user_id
-    not_excluded = or_(HumanTask.excluded_user_id.is_(None), HumanTask.excluded_user_id != uid)
-    mine = [HumanTask.assignee_id == uid, HumanTask.completed_by == uid]
-    pools = [and_(HumanTask.role == p.role, not_excluded) if p.bureau
-             else and_(HumanTask.role == p.role, HumanTask.branch_id == p.branch_id, not_excluded)
-             for p in inbox.pools(principal)]
+    h = HumanTask.__table__
+    mine = [h.c.assignee_id == uid, h.c.completed_by == uid]
+    pools = [access.pool_condition(p) for p in access.pools(principal)]
     if filters.show == "mine":
         pools = []
     elif filters.show == "pool":
         mine = []
-    query = select(HumanTask).where(HumanTask.state == state, or_(*(mine + pools) or [HumanTask.id < 0]))
+    query = select(HumanTask).where(HumanTask.state == state, access.not_excluded(principal),
+                                    or_(*(mine + pools) or [false()]))
     if filters.role:
         query = query.where(HumanTask.role == filters.role)
     if filters.quarter_id is not None:
@@ -425,7 +411,7 @@ def task_list():
 @guard("signed_in")
 def task_detail(task_id: int):
     """A task with what it is about (its context) and the form that completes it."""
-    task = load_task(task_id)
+    task = load_task_or_404(task_id)
     principal = me()
     out = serialize.tasks(db.session, [task])[0]
     out["form"] = serialize.form(task.form_key)
@@ -486,7 +472,7 @@ def _task_answer(task_id: int) -> Json:
 
 
 def _assign(task_id: int, service: Any) -> Any:
-    task = load_task(task_id)
+    task = load_task_or_404(task_id)
     run(service, task.id, me())
     return _ok(_task_answer(task.id))
 
@@ -509,9 +495,9 @@ def task_release(task_id: int):
 @guard("signed_in")
 def task_complete(task_id: int):
     """Complete a task with its form's data (the same service as the task's page)."""
-    task = load_task(task_id)
+    task = load_task_or_404(task_id)
     principal = me()
-    task_actions.ensure_actionable(principal, task)
+    user_tasks.ensure_actionable(principal, task)
     data = json_body()
     answer = run(_complete_and_answer, principal, task.id, data)
     return _ok(answer if isinstance(answer, dict) else _completion_answer(db.session, principal, task.id, answer))
@@ -539,7 +525,7 @@ def _completion_answer(session: Any, principal: Principal, task_id: int, instanc
                            t.completed_by: User.shown_name(r.doer_person, r.doer_display, r.doer_username)})
     done = next(r.HumanTask for r in rows if r.HumanTask.id == task_id)
     following = [r.HumanTask for r in rows if r.HumanTask.id != task_id and r.HumanTask.state == TaskState.OPEN
-                 and task_visible(principal, r.HumanTask)]
+                 and access.may_see(principal, r.HumanTask)]
     return {"task": serialize.task(done, names), "instance": serialize.instance(rows[0]),
             "next_tasks": [serialize.task(t, names) for t in following]}
 

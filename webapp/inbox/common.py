@@ -18,7 +18,6 @@ from sqlalchemy.orm import aliased
 
 from models.audit import AuditEvent
 from models.clock import now
-from models.db import MAX_ID
 from models.people import Person, Role, User
 from models.permissions import Principal, Target, can
 from models.process import HumanTask, ProcessInstance, TaskState
@@ -26,7 +25,6 @@ from webapp.authz import current_principal
 from webapp.extensions import db
 from workflows.engine import access, tx
 from workflows.errors import DomainError, NotAllowed, NotFound, TaskNotReady, TaskTaken, ValidationFailed
-from workflows.reading import inbox
 
 # English names of the shipped steps (the diagrams name them in Chinese, which the Chinese UI shows).
 STEP_NAMES = {
@@ -113,26 +111,8 @@ def is_office(p: Principal) -> bool:
     return p.holds(Role.PARTY_OFFICE, None)
 
 
-def can_view(p: Principal, task: HumanTask) -> bool:
-    """A task page is for its assignee and its pool; the party office may look at any (to reassign)."""
-    return inbox.visible(p, task) or is_office(p)
-
-
 def can_act(p: Principal, task: HumanTask) -> bool:
     return task.state == TaskState.OPEN and access.may_act(p, task)
-
-
-def load_task(task_id: int, form_key: str | None = None) -> HumanTask:
-    """The task (fresh from the database); 404 when missing or not of this page, 403 when the
-    user is not in its pool."""
-    if not 1 <= task_id <= MAX_ID:  # beyond the column's range: PostgreSQL would refuse the query
-        abort(404)
-    task = db.session.get(HumanTask, task_id, populate_existing=True)
-    if task is None or (form_key is not None and task.form_key != form_key):
-        abort(404)
-    if not can_view(principal(), task):
-        abort(403)
-    return task
 
 
 def name_of_user(user_id: int | None) -> str:

@@ -10,12 +10,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms.fields.choices import SelectChoice
 
+from models.db import MAX_ID
 from models.evaluation import Quarter
 from models.people import Person
 from models.permissions import Principal
 from models.process import ProcessInstance, TaskState
 from webapp import tasks as task_pages
-from webapp.authz import guard
+from webapp.authz import guard, load_task_or_404
 from webapp.extensions import db
 from webapp.inbox import common
 from webapp.inbox.forms import ButtonForm, ReassignForm
@@ -45,7 +46,7 @@ def _int_arg(name: str) -> int | None:
         value = int(request.args.get(name, ""))
     except ValueError:
         return None
-    return value if 1 <= value <= common.MAX_ID else None
+    return value if 1 <= value <= MAX_ID else None
 
 
 def _filters(p: Principal) -> inbox.Filters:
@@ -112,7 +113,7 @@ def _claim_or_release(task_id: int, service: Any, success: str) -> Any:
     form = ButtonForm()
     if not form.validate_on_submit():
         abort(400)
-    task = common.load_task(task_id)
+    task = load_task_or_404(task_id, supervise=True)
     back = common.safe_next(url_for("inbox.index"))
     outcome = common.attempt(service, task.id, common.principal())
     if outcome.ok:
@@ -128,7 +129,7 @@ def _claim_or_release(task_id: int, service: Any, success: str) -> Any:
 @guard("signed_in")
 def task(task_id: int):
     """A task's facts and history; the party office reassigns it from here."""
-    item = common.load_task(task_id)
+    item = load_task_or_404(task_id, supervise=True)
     p = common.principal()
     instance = db.session.get(ProcessInstance, item.instance_id)
     page_url = task_pages.task_url(item)
@@ -145,7 +146,7 @@ def task(task_id: int):
 @guard("task.reassign")
 def reassign(task_id: int):
     """The party office gives a task to somebody who holds its role (never its subject)."""
-    item = common.load_task(task_id)
+    item = load_task_or_404(task_id, supervise=True)
     p = common.principal()
     candidates = inbox.reassign_candidates(db.session, item)
     form = ReassignForm()

@@ -19,14 +19,13 @@ from models.clock import now
 from models.evaluation import Claim, ClaimStatus, Evaluation, Evidence, Quarter
 from models.permissions import can
 from models.process import HumanTask, TaskState
-from webapp.authz import current_principal, guard
+from webapp.authz import current_principal, guard, load_task_or_404
 from webapp.extensions import db
 from webapp.forms_util import apply_field_errors
 from webapp.member import tree as trees
 from webapp.member.forms import ClaimForm, SubmitForm, UploadForm
 from webapp.member.routes import abort_for, bp, message_of, page
 from webapp.tasks import register_task_page
-from workflows.engine import access
 from workflows.errors import DomainError, TaskNotReady, ValidationFailed
 from workflows.quarter import evaluation as evaluations
 from workflows.quarter import evidence
@@ -55,17 +54,14 @@ class Desk:
 def _desk(task_id: int) -> Desk:
     """Load the task for the current user: 404 when it is not a self-evaluation, 403 when the
     user may neither declare it (the member) nor record it (the member's branch)."""
-    task = db.session.get(HumanTask, task_id)
-    if task is None or task.form_key not in FORMS:
-        abort(404)
+    task = load_task_or_404(task_id, *FORMS)
     evaluation = db.session.scalar(select(Evaluation).where(Evaluation.instance_id == task.instance_id))
     if evaluation is None:
         abort(404)
     principal = current_principal()
     proxy = task.form_key == "proxy_self_evaluation"
     if proxy:
-        allowed = can(principal, "evaluation.record_for_member", target(evaluation)) and (
-            access.may_act(principal, task) or access.in_pool(principal, task))
+        allowed = can(principal, "evaluation.record_for_member", target(evaluation))
     else:
         allowed = can(principal, "evaluation.declare", target(evaluation))
     if not allowed:

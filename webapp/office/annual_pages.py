@@ -35,12 +35,12 @@ from models.evaluation import (
 from models.org import Branch
 from models.people import MembershipStatus, Person
 from models.process import HumanTask, TaskState
-from webapp.authz import allowed, current_principal, guard
+from webapp.authz import allowed, current_principal, guard, load_task_or_404
 from webapp.extensions import db
 from webapp.labels import label
 from webapp.office.forms import AnnualApprovalForm, AnnualReviewForm, AnnualStartForm
 from webapp.office.routes import bp, scope
-from webapp.office.web import in_range, int_arg, load_task, local_now, submit, task_is_open, xlsx_response
+from webapp.office.web import in_range, int_arg, local_now, submit, task_is_open, xlsx_response
 from webapp.tasks import register_task_page, task_url
 from workflows.quarter import annual
 from workflows.reading.ranking import Page
@@ -190,7 +190,7 @@ def annual_approval_task(task_id: int):
 
 def _annual_task(task_id: int, form_key: str, form_class: type, service: Any,
                  message: Callable[[int, dict[str, Any]], str]) -> Any:
-    task = load_task(task_id, form_key)
+    task = load_task_or_404(task_id, form_key)
     assessment = _task_assessment(task)
     if not task_is_open(task):
         return render_template("office/task_done.html", task=task, heading=_("This step of the annual assessment is done."),

@@ -19,12 +19,12 @@ from models.evaluation import (
     VerificationFinding,
 )
 from models.process import HumanTask
-from webapp.authz import current_principal, guard
+from webapp.authz import current_principal, guard, load_task_or_404
 from webapp.extensions import db
 from webapp.office import summary
 from webapp.office.forms import FilingForm, NoticeForm, VerificationForm
 from webapp.office.routes import bp, get_quarter
-from webapp.office.web import int_arg, load_task, optional_int, submit, task_is_open
+from webapp.office.web import int_arg, optional_int, submit, task_is_open
 from webapp.tasks import register_task_page
 from workflows.quarter import notices
 from workflows.reading import ranking
@@ -68,7 +68,7 @@ def _ints(values: list[str]) -> tuple[list[int], bool]:
 def notice_task(task_id: int):
     """Compose the quarter's notice from the generated lists: commendations, follow-ups of members under
     the pass line and of weak branches, every branch's collective score, the title and the comment."""
-    task = load_task(task_id, "quarter_notice")
+    task = load_task_or_404(task_id, "quarter_notice")
     quarter = get_quarter(task.quarter_id)
     if not task_is_open(task):
         notice = _latest_notice(quarter.id)
@@ -120,7 +120,7 @@ def notice_task(task_id: int):
 @guard("quarter.file")
 def filing_task(task_id: int):
     """The quarter's summary for the Leading Group, who accept it for filing (locking it) or return it."""
-    task = load_task(task_id, "filing_acceptance")
+    task = load_task_or_404(task_id, "filing_acceptance")
     quarter = get_quarter(task.quarter_id)
     if not task_is_open(task):
         return _done(task, _("The filing of this quarter has been decided."), quarter=quarter)
@@ -169,7 +169,7 @@ def _sample(quarter_id: int, size: int) -> tuple[list[Evaluation], dict[int, lis
 @guard("quarter.verify")
 def verification_task(task_id: int):
     """Check a reproducible sample of the filed quarter against its evidence: a finding per evaluation."""
-    task = load_task(task_id, "quarter_verification")
+    task = load_task_or_404(task_id, "quarter_verification")
     quarter = get_quarter(task.quarter_id)
     form = VerificationForm()
     size = optional_int(form.size.data) if request.method == "POST" else int_arg("size", SAMPLE_SIZE, 1, 50)

@@ -20,10 +20,9 @@ from wtforms.fields.choices import SelectChoice
 
 from models.db import MAX_ID  # ids and years are 32-bit integers in the database
 from models.process import HumanTask, TaskState
-from webapp.authz import current_principal
 from webapp.extensions import db
 from webapp.forms_util import apply_field_errors
-from workflows.engine import access, tx
+from workflows.engine import tx
 from workflows.errors import DomainError, ValidationFailed
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -116,18 +115,6 @@ def split_errors(error: DomainError, keys: Iterable[str]) -> dict[str, list[str]
 
 
 # --- Task pages --------------------------------------------------------------------------------------
-
-
-def load_task(task_id: int, form_key: str) -> HumanTask:
-    """The human task of a task page: 404 when missing or of another form, 403 when the current user
-    is not in its pool (nor its assignee)."""
-    task = db.session.get(HumanTask, in_range(task_id))
-    if task is None or task.form_key != form_key:
-        abort(404)
-    principal = current_principal()
-    if principal is None or not (access.may_act(principal, task) or access.in_pool(principal, task)):
-        abort(403)
-    return task
 
 
 def task_is_open(task: HumanTask) -> bool:

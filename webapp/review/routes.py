@@ -19,9 +19,10 @@ from flask_babel import gettext as _
 from wtforms import Field
 
 from models.clock import now
+from models.db import MAX_ID
 from models.evaluation import ClaimStatus, Evaluation
 from models.process import HumanTask
-from webapp.authz import guard
+from webapp.authz import guard, load_task_or_404
 from webapp.extensions import db
 from webapp.inbox import common
 from webapp.inbox.forms import ButtonForm
@@ -99,7 +100,7 @@ def _parse(value: str | None, name: str, errors: dict[str, list[str]], read: Cal
 
 def _parse_int(value: str | None, name: str, errors: dict[str, list[str]]) -> int | None:
     number = _parse(value, name, errors, int, N_("Enter a whole number."))
-    if number is not None and not -common.MAX_ID <= number <= common.MAX_ID:
+    if number is not None and not -MAX_ID <= number <= MAX_ID:
         errors.setdefault(name, []).append(N_("Out of range."))
         return None
     return number
@@ -116,7 +117,7 @@ def _today() -> str:
 
 
 def _form_task(form_key: str, task_id: int) -> HumanTask:
-    return common.load_task(task_id, form_key)
+    return load_task_or_404(task_id, form_key, supervise=True)
 
 
 def _submit_simple(task: HumanTask, form: Any, call: Callable[[], Prepared]) -> tuple[Any, dict[str, Any]]:

@@ -655,9 +655,9 @@ def dry_run(session: Session, actor: Principal, instance_ids: list[int], to_vers
     _designer(actor)
     planner = _Planner(session, _target(session, to_version_id))
     checks = []
-    instances = {i.id: i for i in session.scalars(select(ProcessInstance).where(ProcessInstance.id.in_(instance_ids)))}
+    by_id = {i.id: i for i in session.scalars(select(ProcessInstance).where(ProcessInstance.id.in_(instance_ids)))}
     for instance_id in instance_ids:
-        instance = instances.get(instance_id)
+        instance = by_id.get(instance_id)
         if instance is None:
             continue
         check, workflow = planner.prepare(instance)

@@ -45,6 +45,28 @@ def get_task(session: Session, task_id: int) -> HumanTask:
     return task
 
 
+def task_of_form(session: Session, actor: Principal, task_id: int, *form_keys: str) -> HumanTask:
+    """The task a form's service is asked to do: NotFound when it is missing or of another form,
+    NotAllowed when it is not the actor's to see (`access.may_see`)."""
+    task = get_task(session, task_id)
+    if form_keys and task.form_key not in form_keys:
+        raise NotFound()
+    if not access.may_see(actor, task):
+        raise NotAllowed()
+    return task
+
+
+def ensure_actionable(actor: Principal, task: Any) -> None:
+    """Refuse in the order a client can act on: not theirs (NotAllowed), done or withdrawn
+    (TaskNotReady), taken by somebody else (TaskTaken)."""
+    if not access.may_see(actor, task):
+        raise NotAllowed()
+    if task.state != TaskState.OPEN:
+        raise TaskNotReady()
+    if task.assignee_id not in (None, actor.user_id):
+        raise TaskTaken()
+
+
 def _audit(session: Session, action: str, actor: Principal, task: HumanTask, **data: Any) -> None:
     audit.record(session, action, actor_user_id=actor.user_id, object_type="human_task", object_id=task.id,
                  instance_id=task.instance_id, quarter_id=task.quarter_id, branch_id=task.branch_id,
@@ -75,12 +97,7 @@ def complete_task(
     task, instance = row
     if expected_form is not None and task.form_key != expected_form:
         raise NotFound()
-    if not access.may_see(actor, task):
-        raise NotAllowed()
-    if task.state != TaskState.OPEN:
-        raise TaskNotReady()
-    if task.assignee_id not in (None, actor.user_id):
-        raise TaskTaken()
+    ensure_actionable(actor, task)
     # The lock of a filed quarter is enforced where its data is written (services and the
     # before-flush guard): follow-ups and verification still run after filing.
     moment = now()

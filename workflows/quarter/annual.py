@@ -25,7 +25,7 @@ from models.evaluation import (
 )
 from models.people import Role
 from models.permissions import Principal
-from workflows.engine import access, instances, spiff, user_tasks
+from workflows.engine import instances, spiff, user_tasks
 from workflows.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 from workflows.i18n import N_
 from workflows.quarter import notify
@@ -115,11 +115,7 @@ def compute_annual(ctx: spiff.RunContext, data: dict[str, Any]) -> dict[str, Any
 
 
 def _task_assessment(session: Session, actor: Principal, task_id: int, form_key: str) -> tuple[Any, AnnualAssessment]:
-    task = user_tasks.get_task(session, task_id)
-    if task.form_key != form_key:
-        raise NotFound()
-    if not access.may_act(actor, task) and not access.in_pool(actor, task):
-        raise NotAllowed()
+    task = user_tasks.task_of_form(session, actor, task_id, form_key)
     instance = instances.get_instance(session, task.instance_id)
     assessment = session.get(AnnualAssessment, instance.object_id)
     if assessment is None:

@@ -26,7 +26,7 @@ from models.evaluation import (
 )
 from models.permissions import Principal, Target, can
 from models.process import Message, ProcessInstance
-from workflows.engine import access, instances, spiff, user_tasks
+from workflows.engine import instances, spiff, user_tasks
 from workflows.errors import NotAllowed, NotFound, ValidationFailed, WindowClosed
 from workflows.i18n import N_
 from workflows.quarter import locking, notify
@@ -107,11 +107,7 @@ def open_appeal_for(session: Session, instance: ProcessInstance) -> Appeal | Non
 
 def decide(session: Session, actor: Principal, task_id: int, *, decision: str, reason: str) -> user_tasks.Completion:
     """The discipline member upholds or dismisses the appeal, always with a written reason."""
-    task = user_tasks.get_task(session, task_id)
-    if task.form_key != "appeal_decision":
-        raise NotFound()
-    if not access.may_act(actor, task) and not access.in_pool(actor, task):
-        raise NotAllowed()
+    task = user_tasks.task_of_form(session, actor, task_id, "appeal_decision")
     instance = instances.get_instance(session, task.instance_id)
     appeal = open_appeal_for(session, instance)
     if appeal is None:

@@ -13,18 +13,14 @@ from models import audit
 from models.clock import now
 from models.evaluation import BranchQuarter, Evaluation, Quarter
 from models.permissions import Principal
-from workflows.engine import access, spiff, user_tasks
-from workflows.errors import NotAllowed, NotFound, ValidationFailed
+from workflows.engine import spiff, user_tasks
+from workflows.errors import NotFound, ValidationFailed
 from workflows.i18n import N_
 from workflows.quarter import locking
 
 
 def branch_quarter_of_task(session: Session, actor: Principal, task_id: int, form_key: str) -> tuple[Any, BranchQuarter]:
-    task = user_tasks.get_task(session, task_id)
-    if task.form_key != form_key:
-        raise NotFound()
-    if not access.may_act(actor, task) and not access.in_pool(actor, task):
-        raise NotAllowed()
+    task = user_tasks.task_of_form(session, actor, task_id, form_key)
     bq = session.scalar(select(BranchQuarter).where(BranchQuarter.instance_id == task.instance_id))
     if bq is None:
         raise NotFound()

@@ -29,7 +29,7 @@ from models.evaluation import (
 )
 from models.permissions import Principal, Target, can
 from models.process import HumanTask, ProcessInstance, TaskState
-from workflows.engine import access, user_tasks
+from workflows.engine import user_tasks
 from workflows.errors import NotAllowed, NotFound, ValidationFailed, WindowClosed
 from workflows.i18n import N_
 from workflows.quarter import locking
@@ -334,14 +334,10 @@ def review(session: Session, actor: Principal, task_id: int, decisions: list[dic
            additions: list[dict[str, Any]] | None = None) -> user_tasks.Completion:
     """Decide every claim (accept / adjust / reject, each change with a reason), add claims from the
     branch's records, score, and complete the review (or the re-review after an upheld appeal)."""
-    task = user_tasks.get_task(session, task_id)
-    if task.form_key != "branch_review":
-        raise NotFound()
+    task = user_tasks.task_of_form(session, actor, task_id, "branch_review")
     evaluation = session.scalar(select(Evaluation).where(Evaluation.instance_id == task.instance_id))
     if evaluation is None:
         raise NotFound()
-    if not access.may_act(actor, task) and not access.in_pool(actor, task):
-        raise NotAllowed()
     locking.ensure_unlocked(session, evaluation.quarter_id)
     claims = {c.id: c for c in claims_of(session, evaluation.id)
               if c.status not in (ClaimStatus.DRAFT, ClaimStatus.REVOKED)}

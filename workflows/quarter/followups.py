@@ -14,8 +14,8 @@ from models.clock import now
 from models.evaluation import Evaluation, FollowUp, FollowUpStatus, Notice
 from models.people import Role
 from models.permissions import Principal
-from workflows.engine import access, instances, spiff, user_tasks
-from workflows.errors import NotAllowed, NotFound, ValidationFailed
+from workflows.engine import instances, spiff, user_tasks
+from workflows.errors import NotFound, ValidationFailed
 from workflows.i18n import N_
 from workflows.quarter import notify
 
@@ -55,11 +55,7 @@ def start_for_notice(session: Session, notice: Notice, *, actor_user_id: int | N
 
 def complete(session: Session, actor: Principal, task_id: int, *, record: str, done_on: date | None = None) -> user_tasks.Completion:
     """Record what was done (the talk, the education, the decision) and close the follow-up."""
-    task = user_tasks.get_task(session, task_id)
-    if task.form_key != "follow_up":
-        raise NotFound()
-    if not access.may_act(actor, task) and not access.in_pool(actor, task):
-        raise NotAllowed()
+    task = user_tasks.task_of_form(session, actor, task_id, "follow_up")
     instance = instances.get_instance(session, task.instance_id)
     follow_up = session.get(FollowUp, instance.object_id)
     if follow_up is None:

@@ -33,7 +33,7 @@ from models.evaluation import (
 from models.org import Branch
 from models.people import Person, Role, User
 from models.permissions import Principal
-from workflows.engine import access, spiff, user_tasks
+from workflows.engine import spiff, user_tasks
 from workflows.errors import NotAllowed, NotFound, ValidationFailed
 from workflows.i18n import N_
 from workflows.quarter import locking, notify
@@ -106,11 +106,7 @@ def compose(session: Session, quarter_id: int) -> dict[str, Any]:
 
 
 def _task_quarter(session: Session, actor: Principal, task_id: int, form_key: str) -> tuple[Any, Quarter]:
-    task = user_tasks.get_task(session, task_id)
-    if task.form_key != form_key:
-        raise NotFound()
-    if not access.may_act(actor, task) and not access.in_pool(actor, task):
-        raise NotAllowed()
+    task = user_tasks.task_of_form(session, actor, task_id, form_key)
     quarter = session.get(Quarter, task.quarter_id)
     if quarter is None:
         raise NotFound()

@@ -28,7 +28,7 @@ from models.evaluation import (
 )
 from models.people import EVALUATED_STATUSES, Person
 from models.permissions import Principal, Target, can
-from workflows.engine import access, instances, spiff, user_tasks
+from workflows.engine import instances, spiff, user_tasks
 from workflows.errors import NotAllowed, NotFound, ValidationFailed, WindowClosed
 from workflows.i18n import N_
 from workflows.quarter import evaluation as evaluations
@@ -103,11 +103,9 @@ def may_see_reporter(actor: Principal, report: SupervisionReport) -> bool:
 
 
 def _task_report(session: Session, actor: Principal, task_id: int, form_key: str) -> tuple[Any, SupervisionReport]:
-    task = user_tasks.get_task(session, task_id)
-    if task.form_key != form_key or task.process_key != "supervision_report":
+    task = user_tasks.task_of_form(session, actor, task_id, form_key)
+    if task.process_key != "supervision_report":
         raise NotFound()
-    if not access.may_act(actor, task) and not access.in_pool(actor, task):
-        raise NotAllowed()
     instance = instances.get_instance(session, task.instance_id)
     report = session.get(SupervisionReport, instance.object_id)
     if report is None:

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from models.db import MAX_ID
 from models.permissions import Principal
-from models.process import HumanTask, TaskState
-from workflows.engine import access, user_tasks
-from workflows.errors import NotAllowed, NotFound, TaskNotReady, TaskTaken, ValidationFailed
+from models.process import HumanTask
+from workflows.engine import user_tasks
+from workflows.errors import NotFound, ValidationFailed
 from workflows.i18n import N_
 from workflows.quarter import annual, appeals, branch, evaluation, followups, notices, reports
 from workflows.quarter.forms import FORMS
@@ -346,16 +346,6 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-def ensure_actionable(actor: Principal, task: Any) -> None:
-    """Refuse before looking at the data: not the actor's task, done already, or claimed by another."""
-    if not (access.may_act(actor, task) or access.in_pool(actor, task)):
-        raise NotAllowed()
-    if task.state != TaskState.OPEN:
-        raise TaskNotReady()
-    if task.assignee_id not in (None, actor.user_id):
-        raise TaskTaken()
-
-
 def complete(session: Session, actor: Principal, task_id: int, data: Any) -> user_tasks.Completion:
     """Complete a task with untrusted data: check who may, check the shape, call the form's service."""
     task = session.get(HumanTask, task_id)  # the caller's transaction has it; the service reloads it locked
@@ -364,5 +354,5 @@ def complete(session: Session, actor: Principal, task_id: int, data: Any) -> use
     action = ACTIONS.get(task.form_key)
     if action is None:
         raise NotFound(N_("This task cannot be completed through the API."))
-    ensure_actionable(actor, task)
+    user_tasks.ensure_actionable(actor, task)
     return action(session, actor, task_id, check(task.form_key, data))

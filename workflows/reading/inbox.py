@@ -1,9 +1,11 @@
-"""The task inbox: which open human tasks a user sees, read from the `human_task` mirror only.
+"""The task inbox: which open human tasks a user may act on (`workflows.engine.access.may_act`),
+read from the `human_task` mirror only.
 
 A task is the user's when it is assigned to them, or when it is unclaimed and sits in one of their
-pools: the holders of `task.role` in `task.branch_id`, or bureau-wide holders of the role (a grant
-with no branch). The subject of an evaluation (`excluded_user_id`) never sees it; a member's own
-tasks are assigned to them.
+pools (`access.pools`): the holders of `task.role` in `task.branch_id`, or bureau-wide holders of
+the role (a grant with no branch). The subject of an evaluation (`excluded_user_id`) never sees it;
+a member's own tasks are assigned to them. The statements below are that rule laid out along the
+indexes; `tests/test_task_access.py` checks that they list exactly what the rule allows.
 
 A page of the inbox is ONE statement and its counts ONE more. Each pool is a range of the index
 `ix_human_task_pool (state, role, branch_id, due_at)` and "assigned to me" a range of
@@ -42,6 +44,7 @@ from models.org import Branch
 from models.people import Person, Role
 from models.permissions import Principal
 from models.process import HumanTask, TaskState
+from workflows.engine.access import pools
 
 HT = HumanTask.__table__
 # The order of the groups on the page: one's own tasks first, then the branch's work, then the bureau's.
@@ -66,15 +69,6 @@ class Filters:
     @property
     def active(self) -> bool:
         return any((self.quarter_id, self.step, self.branch_id, self.overdue, self.show != "all", self.role))
-
-
-@dataclass(frozen=True)
-class Pool:
-    """A group of holders a task can be waiting for: a role in one branch, or bureau-wide."""
-
-    role: str
-    branch_id: int | None
-    bureau: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,18 +163,6 @@ class Page:
         return self.page + 1
 
 
-def pools(principal: Principal) -> list[Pool]:
-    """The user's pools: one per role held bureau-wide, else one per branch the role is held in."""
-    out: list[Pool] = []
-    for role in sorted({r for r, _ in principal.grants if r != Role.MEMBER}):
-        scopes = principal.branches_for(role)
-        if None in scopes:
-            out.append(Pool(role, None, bureau=True))
-        else:
-            out.extend(Pool(role, b) for b in sorted(b for b in scopes if b is not None))
-    return out
-
-
 def roles_of(principal: Principal) -> list[str]:
     """The inbox groups a user can have, in page order."""
     held = principal.roles | {Role.MEMBER.value}
@@ -245,6 +227,7 @@ def _ask(session: Session, principal: Principal, filters: Filters) -> tuple[_Sha
 
 
 def _filter_conditions(h: Any, shape: _Shape) -> list[ColumnElement[bool]]:
+    # `access.not_excluded`, bound once per shape.
     conditions: list[ColumnElement[bool]] = [
         h.c.state == _inline("open", String()), or_(h.c.excluded_user_id.is_(None), h.c.excluded_user_id != bindparam("user_id"))]
     if shape.quarter:
@@ -489,15 +472,6 @@ def branches(session: Session, principal: Principal) -> list[tuple[int, str]]:
     else:
         query = query.where(Branch.active.is_(True))
     return [(r.id, r.name) for r in session.execute(query)]
-
-
-def visible(principal: Principal, task: Any) -> bool:
-    """Whether the task is one the inbox would list for the user (open or not)."""
-    if task.excluded_user_id is not None and task.excluded_user_id == principal.user_id:
-        return False
-    if task.assignee_id == principal.user_id:
-        return True
-    return task.role != Role.MEMBER and principal.holds(task.role, task.branch_id)
 
 
 def reassign_candidates(session: Session, task: Any) -> list[tuple[int, str, str]]:
