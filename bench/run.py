@@ -103,7 +103,7 @@ def prepare(app: Any, members: int) -> Any:
     t0 = time.perf_counter()
     seeded = seed.seed(session, members)
     demo_catalogue.load(session)
-    deploy.deploy_shipped(str(ROOT / "bpmn"), actor_user_id=None)
+    deploy.deploy_shipped(session, str(ROOT / "bpmn"), actor_user_id=None)
     session.commit()
     log(f"seeded {members} members in {len(seeded.branches)} branches ({time.perf_counter() - t0:.1f} s)")
     return seeded

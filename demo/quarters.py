@@ -222,8 +222,7 @@ def load(session: Session) -> None:
     """Q3 filed, Q4 open."""
     from flask import current_app
 
-    deploy.deploy_shipped(current_app.config["BPMN_DIR"], actor_user_id=None)
-    session.commit()
+    tx.run(session, deploy.deploy_shipped, current_app.config["BPMN_DIR"], actor_user_id=None)
     rng = random.Random(2026)
     _run_quarter_to_filing(session, 3, datetime(YEAR, 7, 6, 9, tzinfo=SHANGHAI), rng)
     _open_current_quarter(session, rng)

@@ -24,7 +24,7 @@ def deploy_shipped(session) -> None:
     from workflows import setup
 
     setup.configure()
-    deploy.deploy_shipped(str(ROOT / "bpmn"), actor_user_id=None)
+    deploy.deploy_shipped(session, str(ROOT / "bpmn"), actor_user_id=None)
     session.commit()
 
 

@@ -51,7 +51,7 @@ def main() -> None:
             try:
                 from workflows.engine import deploy
 
-                deploy.deploy_shipped(app.config["BPMN_DIR"], actor_user_id=None)
+                deploy.deploy_shipped(db.session, app.config["BPMN_DIR"], actor_user_id=None)
             except Exception as e:  # noqa: BLE001 - a screenshot tool: say it and go on
                 print("shoot: BPMN deploy failed:", e)
             demo.load_all(db.session)

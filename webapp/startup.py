@@ -21,13 +21,11 @@ def on_start(app: Flask) -> None:
         except Exception:  # the database may not exist yet (before `flask db upgrade`)
             ready = False
         if ready and app.config.get("AUTO_DEPLOY_BPMN"):
-            from workflows.engine import deploy
+            from workflows.engine import deploy, tx
 
             try:
-                deploy.deploy_shipped(app.config["BPMN_DIR"], actor_user_id=None)
-                db.session.commit()
+                tx.run(db.session, deploy.deploy_shipped, app.config["BPMN_DIR"], actor_user_id=None)
             except Exception:
-                db.session.rollback()
                 log.exception("could not deploy the shipped BPMN files")
     # SCHEDULER=1 is set by `make run` for the serving process only; production runs
     # `flask workflows worker` (or cron + `flask workflows tick`) beside gunicorn instead.

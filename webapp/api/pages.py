@@ -16,10 +16,9 @@ from markupsafe import Markup, escape
 
 from models.people import User
 from webapp.authz import current_principal, guard, public
+from webapp.boundary import run_service
 from webapp.extensions import db
 from webapp.nav import register
-from workflows.engine import tx
-from workflows.errors import DomainError
 from workflows.org import tokens as api_tokens
 
 bp = Blueprint("pages", __name__, template_folder="templates")
@@ -43,9 +42,7 @@ def tokens():
 def revoke(token_id: int):
     """Revoke one token: scripts using it are refused from now on."""
     principal = current_principal()
-    try:
-        tx.run(db.session, api_tokens.revoke, principal, token_id)
-    except DomainError:
+    if not run_service(api_tokens.revoke, principal, token_id).ok:
         abort(404)  # not one of the user's tokens
     flash(_("The token has been revoked."), "success")
     return redirect(url_for("api.pages.tokens"))
@@ -55,7 +52,7 @@ def revoke(token_id: int):
 @guard("signed_in")
 def revoke_all():
     """Revoke every token of the user at once (a lost phone, a leaked script)."""
-    count = tx.run(db.session, api_tokens.revoke_all, current_principal())
+    count = run_service(api_tokens.revoke_all, current_principal()).result
     flash(_("%(count)s tokens revoked.", count=count), "success")
     return redirect(url_for("api.pages.tokens"))
 

@@ -105,7 +105,7 @@ def api_headers(response: Any) -> Any:
         # A read commits the token's last use alone; a write committed it with its work (a write that
         # failed leaves it out: nothing else it may have touched is ever committed here).
         if request.method in ("GET", "HEAD") and api_tokens.touch_pending(db.session) and response.status_code < 500:
-            db.session.commit()
+            tx.commit_bookkeeping(db.session)
         response.headers["Cache-Control"] = "no-store"
         if response.status_code == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="pointsflow"'
@@ -125,9 +125,8 @@ def domain_error(e: DomainError) -> Any:
     db.session.rollback()
     if isinstance(e, QuarterLocked):
         principal = current_principal()
-        locking.record_refusal(db.session, e, actor_user_id=principal.user_id if principal else None,
-                               what=f"{request.method} {request.path}")
-        db.session.commit()
+        tx.run(db.session, locking.record_refusal, e, actor_user_id=principal.user_id if principal else None,
+               what=f"{request.method} {request.path}")
     status = e.http_status
     if status >= 500:
         log.error("engine error on %s %s: %s", request.method, request.path, e.message)
@@ -276,16 +275,12 @@ def arg_text(name: str, max_length: int = 100) -> str | None:
 def token_issue():
     """Exchange a username and password for a bearer token (throttled like the sign-in page)."""
     data = checked(bodies.TOKEN_REQUEST)
-    try:
-        issued = api_tokens.issue(
-            db.session, data["username"], data["password"], name=data["name"] or "",
-            hours=current_app.config["API_TOKEN_HOURS"], remote_addr=request.remote_addr or "",
-            max_failures=current_app.config["LOGIN_MAX_FAILURES"],
-            window_minutes=current_app.config["LOGIN_WINDOW_MINUTES"])
-    except (accounts.InvalidCredentials, accounts.Throttled, api_tokens.PasswordChangeRequired):
-        db.session.commit()  # the failed attempt counts towards the throttle
-        raise
-    db.session.commit()
+    issued = run(api_tokens.issue, data["username"], data["password"], name=data["name"] or "",
+                 hours=current_app.config["API_TOKEN_HOURS"], remote_addr=request.remote_addr or "",
+                 max_failures=current_app.config["LOGIN_MAX_FAILURES"],
+                 window_minutes=current_app.config["LOGIN_WINDOW_MINUTES"],
+                 # the failed attempt counts towards the throttle
+                 commit_on=(accounts.InvalidCredentials, accounts.Throttled, api_tokens.PasswordChangeRequired))
     record = issued.record
     return _ok({"token": issued.token, "token_type": "Bearer", "expires_at": serialize.iso(record.expires_at),
                 "token_info": serialize.token(record)}, 201)

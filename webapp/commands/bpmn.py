@@ -20,7 +20,7 @@ group = AppGroup("bpmn", help="BPMN processes: deploy, validate, list versions."
 def deploy_command(files: tuple[Path, ...]) -> None:
     """Deploy the shipped bpmn/*.bpmn (or the FILES given) as new versions where changed."""
     if not files:
-        versions = deploy.deploy_shipped(current_app.config["BPMN_DIR"], actor_user_id=None)
+        versions = deploy.deploy_shipped(db.session, current_app.config["BPMN_DIR"], actor_user_id=None)
         db.session.commit()
         for v in versions:
             click.echo(f"{v.process_key} v{v.version} {v.content_hash[:12]} {v.filename}")

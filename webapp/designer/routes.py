@@ -21,13 +21,14 @@ from flask_login import current_user
 
 from models.process import ProcessVersion
 from webapp.authz import current_principal, guard, load_or_404
+from webapp.boundary import run_service
 from webapp.designer import forms as f
 from webapp.designer import texts
 from webapp.extensions import db
 from webapp.forms_util import apply_field_errors
 from webapp.nav import register
 from workflows.designer import migration, replay
-from workflows.engine import deploy, registry, tx
+from workflows.engine import deploy, registry
 from workflows.errors import DomainError
 from workflows.reading import monitor
 
@@ -183,12 +184,11 @@ def deploy_draft(digest: str):
     if not form.validate_on_submit():
         flash(_("The comment is too long (500 characters at most)."), "error")
         return redirect(url_for("designer.review", digest=digest))
-    try:
-        versions = tx.run(db.session, migration.deploy_upload, current_principal(), raw, filename, form.comment.data or "")
-    except DomainError as e:
-        db.session.rollback()
-        flash(_(e.message), "error")
+    outcome = run_service(migration.deploy_upload, current_principal(), raw, filename, form.comment.data or "")
+    if not outcome.ok:
+        flash(outcome.message, "error")
         return redirect(url_for("designer.review", digest=digest))
+    versions = outcome.result
     for v in versions:
         flash(_("%(process)s is deployed as version %(n)s; new instances start on it, running ones stay on theirs.",
                 process=v.name, n=v.version), "success")
@@ -294,14 +294,11 @@ def migrate(process_key: str):
 
 
 def _migrate_one(actor: Any, instance_id: int, to_version_id: int, names: dict[str, str]) -> tuple[int, str, str]:
-    try:
-        tx.run(db.session, migration.migrate_instance, actor, instance_id, to_version_id)
-    except migration.MigrationRefused as refused:
-        db.session.rollback()
-        return instance_id, "refused", "; ".join(texts.migration_reason(r, names) for r in refused.check.reasons)
-    except DomainError as e:
-        db.session.rollback()
-        return instance_id, "failed", _(e.message)
+    outcome = run_service(migration.migrate_instance, actor, instance_id, to_version_id, ends_request=False)
+    if isinstance(outcome.error, migration.MigrationRefused):
+        return instance_id, "refused", "; ".join(texts.migration_reason(r, names) for r in outcome.error.check.reasons)
+    if not outcome.ok:
+        return instance_id, "failed", outcome.message
     return instance_id, "moved", ""
 
 

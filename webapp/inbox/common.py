@@ -4,7 +4,6 @@ and running a task's service at the boundary with each domain error turned into 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,8 +22,7 @@ from models.permissions import Principal, Target, can
 from models.process import HumanTask, ProcessInstance, TaskState
 from webapp.authz import current_principal
 from webapp.extensions import db
-from workflows.engine import access, tx
-from workflows.errors import DomainError, NotAllowed, NotFound, TaskNotReady, TaskTaken, ValidationFailed
+from workflows.engine import access
 
 # English names of the shipped steps (the diagrams name them in Chinese, which the Chinese UI shows).
 STEP_NAMES = {
@@ -250,60 +248,3 @@ def register_globals(state: Any) -> None:
     """Template helpers the task pages of every area may use."""
     state.app.jinja_env.globals.update(task_step_name=step_name, decision_label=decision_label,
                                        evidence_url=evidence_url, task_overdue=is_overdue)
-
-
-# --- Running a task's service -------------------------------------------------------------------------
-
-
-@dataclass
-class Outcome:
-    """How a service call at the boundary went: its result, or the domain error and the status."""
-
-    result: Any = None
-    error: DomainError | None = None
-    status: int = 200
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def taken(self) -> bool:
-        return isinstance(self.error, TaskTaken)
-
-    @property
-    def done_already(self) -> bool:
-        return isinstance(self.error, TaskNotReady)
-
-    @property
-    def field_errors(self) -> dict[str, list[str]]:
-        return self.error.field_errors if isinstance(self.error, ValidationFailed) else {}
-
-    @property
-    def message(self) -> str:
-        """The error in the reader's language (field errors are shown by their fields)."""
-        if self.error is None:
-            return ""
-        if self.taken:
-            return _("Somebody else has taken this task.")
-        if self.done_already:
-            return _("This task has already been done.")
-        return _(self.error.message)
-
-
-def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Outcome:
-    """Run a service through `workflows.tx.run` (commit, retry, deliver the messages it threw).
-
-    Refusals end the request (403, 404); every other domain error comes back to be shown on the
-    page, with the status that says what happened (422 invalid, 409 taken/done/locked/closed)."""
-    try:
-        return Outcome(tx.run(db.session, fn, *args, **kwargs))
-    except NotAllowed:
-        db.session.rollback()
-        abort(403)
-    except NotFound:
-        db.session.rollback()
-        abort(404)
-    except DomainError as e:
-        db.session.rollback()
-        return Outcome(error=e, status=e.http_status)

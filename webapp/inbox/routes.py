@@ -17,6 +17,7 @@ from models.permissions import Principal
 from models.process import ProcessInstance, TaskState
 from webapp import tasks as task_pages
 from webapp.authz import guard, load_task_or_404
+from webapp.boundary import run_service
 from webapp.extensions import db
 from webapp.inbox import common
 from webapp.inbox.forms import ButtonForm, ReassignForm
@@ -115,7 +116,7 @@ def _claim_or_release(task_id: int, service: Any, success: str) -> Any:
         abort(400)
     task = load_task_or_404(task_id, supervise=True)
     back = common.safe_next(url_for("inbox.index"))
-    outcome = common.attempt(service, task.id, common.principal())
+    outcome = run_service(service, task.id, common.principal())
     if outcome.ok:
         flash(success, "success")
     elif outcome.done_already:
@@ -167,7 +168,7 @@ def reassign(task_id: int):
             form.reason.errors = [_("At most 2000 characters.")]
             status = 422
         else:
-            outcome = common.attempt(user_tasks.reassign, item.id, p, chosen, reason)
+            outcome = run_service(user_tasks.reassign, item.id, p, chosen, reason)
             if outcome.ok:
                 flash(_("The task is now %(name)s's.", name=common.name_of_user(chosen)), "success")
                 return redirect(common.safe_next(url_for("inbox.task", task_id=item.id)))

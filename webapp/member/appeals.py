@@ -21,12 +21,10 @@ from models.evaluation import (
 )
 from models.permissions import can
 from webapp.authz import current_principal, guard, load_or_404
+from webapp.boundary import run_service
 from webapp.extensions import db
-from webapp.forms_util import apply_field_errors
 from webapp.member.forms import AppealForm, TextForm
-from webapp.member.routes import abort_for, bp, message_of, page
-from workflows.engine import tx
-from workflows.errors import DomainError, ValidationFailed
+from webapp.member.routes import bp, page
 from workflows.quarter import appeals, reports
 from workflows.quarter.evaluation import target
 
@@ -49,31 +47,19 @@ def _window_state(ev: Evaluation) -> dict[str, Any]:
             "end": bq.publicity_end if bq else None}
 
 
-def _fail(form: Any, error: DomainError) -> None:
-    db.session.rollback()
-    abort_for(error)
-    if isinstance(error, ValidationFailed):
-        apply_field_errors(form, error)
-    else:
-        form.form_errors.append(message_of(error))
-
-
 def _file(ev: Evaluation, form: AppealForm | TextForm, kind: str, success: str, back: str) -> Any:
     """The appeal and concern pages: file while the window is open, else say why not."""
     window = _window_state(ev)
     status = 200
     if window["open"] and form.validate_on_submit():
         raw = getattr(getattr(form, "claim_id", None), "data", None) or ""
-        try:
-            tx.run(db.session, appeals.file_appeal, current_principal(), ev.id, kind=kind, text=form.text.data or "",
-                   claim_id=int(raw) if raw.isdigit() else None)
-        except DomainError as e:
-            _fail(form, e)
-            status = 422
-            window = _window_state(ev)
-        else:
+        outcome = run_service(appeals.file_appeal, current_principal(), ev.id, kind=kind, text=form.text.data or "",
+                              claim_id=int(raw) if raw.isdigit() else None, form=form)
+        if outcome.ok:
             flash(success, "success")
             return redirect(back)
+        status = 422
+        window = _window_state(ev)
     elif form.is_submitted():
         status = 422
         if not window["open"]:
@@ -129,17 +115,11 @@ def report_appeal(report_id: int) -> Any:
     form = TextForm()
     status = 200
     if is_open and form.validate_on_submit():
-        try:
-            tx.run(db.session, reports.appeal, current_principal(), report.id, form.text.data or "")
-        except ValidationFailed as e:
-            _fail(form, e)
-            status = 422
-        except DomainError as e:
-            _fail(form, e)
-            status = 409
-        else:
+        outcome = run_service(reports.appeal, current_principal(), report.id, form.text.data or "", form=form)
+        if outcome.ok:
             flash(_("Your appeal against the deduction has been sent to the branch discipline member."), "success")
             return redirect(url_for("member.evaluation", evaluation_id=claim.evaluation_id) + f"#claim-{claim.id}")
+        status = outcome.status
     elif form.is_submitted():
         status = 422
         if not is_open:

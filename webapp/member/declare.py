@@ -20,11 +20,11 @@ from models.evaluation import Claim, ClaimStatus, Evaluation, Evidence, Quarter
 from models.permissions import can
 from models.process import HumanTask, TaskState
 from webapp.authz import current_principal, guard, load_task_or_404
+from webapp.boundary import apply_field_errors, message_of, messages_of, run_service
 from webapp.extensions import db
-from webapp.forms_util import apply_field_errors
 from webapp.member import tree as trees
 from webapp.member.forms import ClaimForm, SubmitForm, UploadForm
-from webapp.member.routes import abort_for, bp, message_of, page
+from webapp.member.routes import bp, page
 from webapp.tasks import register_task_page
 from workflows.errors import DomainError, TaskNotReady, ValidationFailed
 from workflows.quarter import evaluation as evaluations
@@ -96,7 +96,6 @@ def _open_desk(task_id: int, model: type[Claim] | type[Evidence] | None = None,
 
 
 def _saved(desk: Desk, message: str, anchor: str) -> Response:
-    db.session.commit()
     flash(message, "success")
     return redirect(f"{desk.url}#{anchor}")
 
@@ -170,10 +169,8 @@ def self_evaluation(task_id: int) -> Any:
     return _render(desk)
 
 
-def _refused(desk: Desk, error: DomainError) -> Response:
+def _refused(desk: Desk, error: DomainError | None) -> Response:
     """A step the services refused outright (window closed, task done, quarter locked)."""
-    db.session.rollback()
-    abort_for(error)
     if isinstance(error, TaskNotReady):
         return _closed(desk)
     flash(message_of(error), "error")
@@ -211,21 +208,18 @@ def save_claim(task_id: int, claim_id: int | None = None) -> Any:
     values = {"standard_id": form.standard_id.data, "occurrences": form.occurrences.data,
               "occurred_on": form.occurred_on.data, "description": form.description.data}
     upload = request.files.get("file") if claim_id is None else None
-    try:
-        claim = evaluations.save_claim(db.session, current_principal(), desk.evaluation.id, values, claim_id=claim_id)
-        if upload is not None and upload.filename:
-            name, data = _read_upload(upload)
-            evidence.upload(db.session, current_principal(), claim.id, filename=name, data=data,
-                            upload_dir=current_app.config["UPLOAD_DIR"], max_bytes=current_app.config["UPLOAD_MAX_BYTES"])
-    except ValidationFailed as e:
-        db.session.rollback()
+    outcome = run_service(evidence.save_claim_with_file, current_principal(), desk.evaluation.id, values,
+                          claim_id=claim_id, file=_read_upload(upload) if upload is not None and upload.filename else None,
+                          upload_dir=current_app.config["UPLOAD_DIR"], max_bytes=current_app.config["UPLOAD_MAX_BYTES"])
+    e = outcome.error
+    if isinstance(e, ValidationFailed):
         _file_errors(form, e)
         if "file" in e.field_errors:
             form.file.errors.append(_("Nothing was saved: choose the file again, or add the claim without it."))
         return _render(desk, form=form, editing=editing, status=422)
-    except DomainError as e:
+    if e is not None:
         return _refused(desk, e)
-    return _saved(desk, _("Claim saved.") if claim_id is None else _("Claim changed."), f"claim-{claim.id}")
+    return _saved(desk, _("Claim saved.") if claim_id is None else _("Claim changed."), f"claim-{outcome.result.id}")
 
 
 @bp.route("/self-evaluation/<int:task_id>/claims/<int:claim_id>/remove", methods=["POST"])
@@ -233,10 +227,9 @@ def save_claim(task_id: int, claim_id: int | None = None) -> Any:
 def remove_claim(task_id: int, claim_id: int) -> Any:
     """Remove a draft claim and its files."""
     desk = _open_desk(task_id, Claim, claim_id)[0]
-    try:
-        evidence.delete_claim(db.session, current_principal(), claim_id, upload_dir=current_app.config["UPLOAD_DIR"])
-    except DomainError as e:
-        return _refused(desk, e)
+    outcome = run_service(evidence.delete_claim, current_principal(), claim_id, upload_dir=current_app.config["UPLOAD_DIR"])
+    if not outcome.ok:
+        return _refused(desk, outcome.error)
     return _saved(desk, _("Claim removed."), "drafts")
 
 
@@ -250,15 +243,13 @@ def upload_evidence(task_id: int, claim_id: int) -> Any:
     if not form.validate_on_submit() or upload is None or not upload.filename:
         return _render(desk, upload_errors={claim_id: [_("Choose a file to upload.")]}, status=422)
     name, data = _read_upload(upload)
-    try:
-        evidence.upload(db.session, current_principal(), claim_id, filename=name, data=data,
-                        upload_dir=current_app.config["UPLOAD_DIR"], max_bytes=current_app.config["UPLOAD_MAX_BYTES"])
-    except ValidationFailed as e:
-        db.session.rollback()
-        message = refusal(e) if isinstance(e, evidence.Refused) else \
-            "; ".join(_(m) for ms in e.field_errors.values() for m in ms) or _(e.message)
+    outcome = run_service(evidence.upload, current_principal(), claim_id, filename=name, data=data,
+                          upload_dir=current_app.config["UPLOAD_DIR"], max_bytes=current_app.config["UPLOAD_MAX_BYTES"])
+    e = outcome.error
+    if isinstance(e, ValidationFailed):
+        message = refusal(e) if isinstance(e, evidence.Refused) else "; ".join(messages_of(e))
         return _render(desk, upload_errors={claim_id: [message]}, status=422)
-    except DomainError as e:
+    if e is not None:
         return _refused(desk, e)
     return _saved(desk, _("File attached."), f"claim-{claim_id}")
 
@@ -269,10 +260,9 @@ def remove_evidence(task_id: int, evidence_id: int) -> Any:
     """Remove a file from a draft claim."""
     desk, item = _open_desk(task_id, Evidence, evidence_id)
     claim_id = item.claim_id
-    try:
-        evidence.delete(db.session, current_principal(), evidence_id, upload_dir=current_app.config["UPLOAD_DIR"])
-    except DomainError as e:
-        return _refused(desk, e)
+    outcome = run_service(evidence.delete, current_principal(), evidence_id, upload_dir=current_app.config["UPLOAD_DIR"])
+    if not outcome.ok:
+        return _refused(desk, outcome.error)
     return _saved(desk, _("File removed."), f"claim-{claim_id}" if claim_id else "drafts")
 
 
@@ -285,17 +275,15 @@ def submit(task_id: int) -> Any:
     if not form.validate_on_submit():
         return _render(desk, submit_errors=[_("The form has expired. Please submit again.")], status=400)
     one_click = form.one_click.data == "1"
-    from workflows.engine import tx
-
-    try:
-        tx.run(db.session, evaluations.submit_self_evaluation, current_principal(), task_id, one_click=one_click)
-    except ValidationFailed as e:
+    outcome = run_service(evaluations.submit_self_evaluation, current_principal(), task_id, one_click=one_click)
+    e = outcome.error
+    if isinstance(e, ValidationFailed):
         claim_errors: dict[int, list[str]] = {}
         for key, messages in e.field_errors.items():
             if key.startswith("claim-") and key[6:].isdigit():
                 claim_errors[int(key[6:])] = [_(m) for m in messages]
         return _render(desk, claim_errors=claim_errors, submit_errors=[_(e.message)], status=422)
-    except DomainError as e:
+    if e is not None:
         return _refused(desk, e)
     if one_click:
         flash(_("Declared: nothing to declare this quarter. Your branch will review it."), "success")

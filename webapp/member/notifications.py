@@ -7,16 +7,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import abort, flash, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from models.clock import now
 from models.evaluation import Notification
 from webapp.authz import current_principal, guard
+from webapp.boundary import run_service
 from webapp.extensions import db
 from webapp.labels import label
 from webapp.member.routes import bp, page, safe_link, when
+from workflows.quarter import notify
 
 PER_PAGE = 30
 
@@ -69,13 +70,7 @@ def describe(n: Notification) -> str:
 
 def _read(notification_id: int) -> Notification:
     """Mark one of my notifications read (somebody else's does not exist for me)."""
-    n = db.session.get(Notification, notification_id)
-    if n is None or n.user_id != current_principal().user_id:
-        abort(404)
-    if n.read_at is None:
-        n.read_at = now()
-        db.session.commit()
-    return n
+    return run_service(notify.mark_read, current_principal(), notification_id).result
 
 
 @bp.route("/notifications")
@@ -114,10 +109,6 @@ def mark_read(notification_id: int) -> Any:
 @guard("signed_in")
 def mark_all_read() -> Any:
     """Mark every notification read at once."""
-    principal = current_principal()
-    done = db.session.execute(update(Notification).where(
-        Notification.user_id == principal.user_id, Notification.read_at.is_(None)).values(read_at=now()))
-    db.session.commit()
-    if done.rowcount:
+    if run_service(notify.mark_all_read, current_principal()).result:
         flash(_("All notifications marked as read."), "success")
     return redirect(url_for("member.notifications"))

@@ -13,9 +13,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, render_template, request
 from flask_babel import format_date, format_datetime
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from webapp.nav import register
@@ -88,35 +87,6 @@ def safe_link(link: str | None) -> str | None:
     if not link.startswith("/") or link.startswith("//") or link.startswith("/\\") or parts.scheme or parts.netloc:
         return None
     return link
-
-
-def message_of(error: Exception) -> str:
-    """A service error in the reader's language. Errors raised without a message of their own
-    carry their class's docstring, which message extraction does not see: they are worded here."""
-    from workflows import errors
-
-    own = getattr(error, "message", "")
-    generic = {
-        errors.QuarterLocked: _l("This quarter has been filed and is locked: nothing of it can change."),
-        errors.WindowClosed: _l("The period for this action is over."),
-        errors.TaskNotReady: _l("This task is no longer waiting: it was completed or withdrawn."),
-        errors.TaskTaken: _l("This task has been claimed by somebody else."),
-        errors.Conflict: _l("Somebody else changed this at the same time. Please reload and try again."),
-    }
-    for kind, text in generic.items():
-        if type(error) is kind and own == (kind.__doc__ or "").strip():
-            return str(text)
-    return _(own) if own else str(_l("Some values are not valid."))
-
-
-def abort_for(error: Exception) -> None:
-    """A refusal that is about access, not input: 403 or 404 like any other page."""
-    from workflows.errors import NotAllowed, NotFound
-
-    if isinstance(error, NotAllowed):
-        abort(403)
-    if isinstance(error, NotFound):
-        abort(404)
 
 
 def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:

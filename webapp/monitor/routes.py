@@ -38,11 +38,11 @@ from models.people import Role
 from models.permissions import visible_branch_ids
 from models.process import InstanceStatus, ProcessInstance, ProcessVersion
 from webapp.authz import current_principal, guard, load_or_404
+from webapp.boundary import run_service
 from webapp.extensions import db
 from webapp.nav import register
 from workflows.engine import instances as process_instances
-from workflows.engine import tx
-from workflows.errors import DomainError, EngineError
+from workflows.errors import EngineError
 from workflows.reading import monitor
 
 bp = Blueprint("monitor", __name__, url_prefix="/monitor", template_folder="templates",
@@ -262,19 +262,13 @@ def diagram(instance_id: int):
 def retry(instance_id: int):
     """Run a failed instance again after its cause was fixed (party office)."""
     row = load_or_404(ProcessInstance, instance_id, VIEW)
-    try:
-        tx.run(db.session, monitor.retry, current_principal(), row.id)
-    except EngineError as e:
-        db.session.rollback()
-        process_instances.record_error(db.session, row.id, e.message)
-        db.session.commit()
-        flash(_("The retry failed again: %(error)s", error=e.message), "error")
+    outcome = run_service(monitor.retry, current_principal(), row.id)
+    if isinstance(outcome.error, EngineError):
+        run_service(process_instances.record_error, row.id, outcome.error.message)
+        flash(_("The retry failed again: %(error)s", error=outcome.error.message), "error")
         return redirect(url_for("monitor.instance", instance_id=row.id))
-    except DomainError as e:
-        db.session.rollback()
-        if e.http_status == 403:
-            abort(403)
-        flash(_(e.message), "error")
+    if not outcome.ok:
+        flash(outcome.message, "error")
         return redirect(url_for("monitor.instance", instance_id=row.id))
     row = process_instances.get_instance(db.session, row.id)
     if row.status == InstanceStatus.ERROR:

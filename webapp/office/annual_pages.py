@@ -36,11 +36,12 @@ from models.org import Branch
 from models.people import MembershipStatus, Person
 from models.process import HumanTask, TaskState
 from webapp.authz import allowed, current_principal, guard, load_task_or_404
+from webapp.boundary import run_service
 from webapp.extensions import db
 from webapp.labels import label
 from webapp.office.forms import AnnualApprovalForm, AnnualReviewForm, AnnualStartForm
 from webapp.office.routes import bp, scope
-from webapp.office.web import in_range, int_arg, local_now, submit, task_is_open, xlsx_response
+from webapp.office.web import in_range, int_arg, local_now, task_is_open, xlsx_response
 from webapp.tasks import register_task_page, task_url
 from workflows.quarter import annual
 from workflows.reading.ranking import Page
@@ -105,7 +106,7 @@ def annual_start():
     form = AnnualStartForm()
     status = 422
     if form.validate():
-        outcome = submit(form, annual.start, current_principal(), form.year.data)
+        outcome = run_service(annual.start, current_principal(), form.year.data, form=form)
         if outcome.ok:
             flash(_("The annual assessment of %(year)s is computed and waits for the party office's review.",
                     year=form.year.data), "success")
@@ -203,7 +204,7 @@ def _annual_task(task_id: int, form_key: str, form_class: type, service: Any,
             values = {"comment": form.comment.data or ""}
             if hasattr(form, "decision"):
                 values["decision"] = form.decision.data
-            outcome = submit(form, service, current_principal(), task.id, **values)
+            outcome = run_service(service, current_principal(), task.id, **values, form=form)
             if outcome.ok:
                 flash(message(assessment.year, values), "success")
                 return redirect(url_for("office.annual_results", year=assessment.year))

@@ -26,11 +26,12 @@ from models.permissions import visible_branch_ids
 from models.process import HumanTask, TaskState
 from webapp import tasks as task_pages
 from webapp.authz import current_principal, guard
+from webapp.boundary import run_service
 from webapp.extensions import db
 from webapp.nav import register
 from webapp.office import summary
 from webapp.office.forms import OpenQuarterForm
-from webapp.office.web import choices, in_range, int_arg, local_now, local_zone, optional_int, submit
+from webapp.office.web import choices, in_range, int_arg, local_now, local_zone, optional_int
 from workflows.engine import access
 from workflows.quarter import opening as quarters
 from workflows.reading.ranking import Page
@@ -119,11 +120,11 @@ def open_quarter():
     status = 422
     if form.validate():
         deadline = form.self_eval_deadline.data.replace(tzinfo=local_zone())
-        outcome = submit(form, quarters.open_quarter, current_principal(), year=form.year.data,
+        outcome = run_service(quarters.open_quarter, current_principal(), year=form.year.data,
                          quarter=int(form.quarter.data), self_eval_deadline=deadline,
                          publicity_days=form.publicity_days.data, unit_id=optional_int(form.unit_id.data),
                          catalogue_version_id=optional_int(form.catalogue_version_id.data),
-                         title=(form.title.data or "").strip())
+                         title=(form.title.data or "").strip(), form=form)
         if outcome.ok:
             result = outcome.result
             flash(_("%(label)s is open: %(people)s people in %(branches)s branches can now declare.",

@@ -20,11 +20,12 @@ from models.evaluation import (
 )
 from models.process import HumanTask
 from webapp.authz import current_principal, guard, load_task_or_404
+from webapp.boundary import run_service
 from webapp.extensions import db
 from webapp.office import summary
 from webapp.office.forms import FilingForm, NoticeForm, VerificationForm
 from webapp.office.routes import bp, get_quarter
-from webapp.office.web import int_arg, optional_int, submit, task_is_open
+from webapp.office.web import int_arg, optional_int, task_is_open
 from webapp.tasks import register_task_page
 from workflows.quarter import notices
 from workflows.reading import ranking
@@ -94,10 +95,10 @@ def notice_task(task_id: int):
             sections["commended_person_ids"] = [_("Choose members from the list.")]
             status = 422
         elif form.validate():
-            outcome = submit(form, notices.save_notice, current_principal(), task.id, title=form.title.data or "",
+            outcome = run_service(notices.save_notice, current_principal(), task.id, title=form.title.data or "",
                              body=form.body.data or "", commended_person_ids=commended,
                              person_follow_ups={p: k for p, k in person_choice.items() if k},
-                             branch_follow_ups=branch_choice, sections=NOTICE_SECTIONS)
+                             branch_follow_ups=branch_choice, sections=NOTICE_SECTIONS, form=form)
             if outcome.ok:
                 notice = _latest_notice(quarter.id)
                 flash(_("The notice is published to every party member; its follow-ups have started."), "success")
@@ -129,8 +130,8 @@ def filing_task(task_id: int):
     if form.is_submitted():
         status = 422
         if form.validate():
-            outcome = submit(form, notices.accept_filing, current_principal(), task.id, decision=form.decision.data,
-                             comment=form.comment.data or "")
+            outcome = run_service(notices.accept_filing, current_principal(), task.id, decision=form.decision.data,
+                             comment=form.comment.data or "", form=form)
             if outcome.ok:
                 if form.decision.data == "accepted":
                     flash(_("%(label)s is filed: it is locked and nothing of it can change any more.",
@@ -188,8 +189,8 @@ def verification_task(task_id: int):
         status = 422
         if form.validate():
             findings = [{"evaluation_id": e.id, **values[e.id]} for e in sampled]
-            outcome = submit(form, notices.record_verification, current_principal(), task.id, findings=findings,
-                             sections=[f"findings-{i}" for i in range(len(sampled))])
+            outcome = run_service(notices.record_verification, current_principal(), task.id, findings=findings,
+                             sections=[f"findings-{i}" for i in range(len(sampled))], form=form)
             if outcome.ok:
                 issues = sum(1 for f in findings if f["result"] == "issue")
                 flash(_("The verification is recorded: %(checked)s checked, %(issues)s with an issue.",

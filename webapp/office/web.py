@@ -4,15 +4,12 @@ pattern around a service, task pages, local times, page numbers and streamed Exc
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, request, send_file
-from flask_babel import gettext as _
-from flask_wtf import FlaskForm
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -20,10 +17,6 @@ from wtforms.fields.choices import SelectChoice
 
 from models.db import MAX_ID  # ids and years are 32-bit integers in the database
 from models.process import HumanTask, TaskState
-from webapp.extensions import db
-from webapp.forms_util import apply_field_errors
-from workflows.engine import tx
-from workflows.errors import DomainError, ValidationFailed
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -68,50 +61,6 @@ def in_range(ident: int) -> int:
     if not 0 < ident <= MAX_ID:
         abort(404)
     return ident
-
-
-# --- Services behind forms -------------------------------------------------------------------------
-
-
-def error_status(error: DomainError) -> int:
-    return 422 if isinstance(error, ValidationFailed) else int(error.http_status)
-
-
-@dataclass
-class Outcome:
-    """What a service call at the boundary gave: its result, or the status and messages of its error."""
-
-    result: Any = None
-    status: int = 200
-    sections: dict[str, list[str]] = field(default_factory=dict)  # messages of non-WTForms fields
-
-    @property
-    def ok(self) -> bool:
-        return self.status == 200
-
-
-def submit(form: FlaskForm | None, fn: Callable[..., Any], *args: Any, sections: Collection[str] = (),
-           **kwargs: Any) -> Outcome:
-    """Run one service through the transaction boundary (commit, retry, deliver messages). On a domain
-    error the transaction is rolled back; messages for `sections` are returned apart, the others are
-    put on `form` (on its fields where they match, else on the form as a whole)."""
-    try:
-        return Outcome(tx.run(db.session, fn, *args, **kwargs))
-    except DomainError as e:
-        db.session.rollback()
-        apart = split_errors(e, sections)
-        if form is not None:
-            rest = ValidationFailed(e.message, field_errors={k: v for k, v in getattr(e, "field_errors", {}).items()
-                                                             if k not in apart}) if apart else e
-            if not (isinstance(rest, ValidationFailed) and not rest.field_errors and apart):
-                apply_field_errors(form, rest)
-        return Outcome(None, error_status(e), apart)
-
-
-def split_errors(error: DomainError, keys: Iterable[str]) -> dict[str, list[str]]:
-    """The translated messages of a validation error for fields that are not WTForms fields."""
-    field_errors = error.field_errors if isinstance(error, ValidationFailed) else {}
-    return {k: [_(m) for m in field_errors.get(k, [])] for k in keys if field_errors.get(k)}
 
 
 # --- Task pages --------------------------------------------------------------------------------------

@@ -21,9 +21,10 @@ from models.people import EVALUATED_STATUSES, Person, Role, User
 from models.permissions import Principal, visible_branch_ids
 from models.process import HumanTask, TaskState
 from webapp.authz import current_principal, guard
+from webapp.boundary import run_service
 from webapp.extensions import db
 from webapp.nav import register
-from webapp.office.web import choices, in_range, int_arg, optional_int, submit
+from webapp.office.web import choices, in_range, int_arg, optional_int
 from webapp.reports.forms import ReportForm
 from webapp.tasks import task_url
 from workflows.engine import access
@@ -230,12 +231,12 @@ def new():
             results = _search(form.q.data or "", principal)
         if form.validate() and person_id is not None:
             via = bool(office and form.via_party_office.data)  # only the party office records for others
-            outcome = submit(form, reports.submit, principal, subject_person_id=person_id,
+            outcome = run_service(reports.submit, principal, subject_person_id=person_id,
                              text=form.text.data or "", occurred_on=form.occurred_on.data,
                              suggested_standard_id=optional_int(form.suggested_standard_id.data),
                              via_party_office=via, reporter_name=(form.reporter_name.data or "") if via else "",
                              reporter_contact=(form.reporter_contact.data or "") if via else "",
-                             sections=["subject_person_id"])
+                             sections=["subject_person_id"], form=form)
             if outcome.ok:
                 flash(_("Your report was sent to the member's branch points group for verification."), "success")
                 report = outcome.result

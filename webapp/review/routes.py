@@ -23,6 +23,7 @@ from models.db import MAX_ID
 from models.evaluation import ClaimStatus, Evaluation
 from models.process import HumanTask
 from webapp.authz import guard, load_task_or_404
+from webapp.boundary import Outcome, run_service
 from webapp.extensions import db
 from webapp.inbox import common
 from webapp.inbox.forms import ButtonForm
@@ -127,9 +128,9 @@ def _submit_simple(task: HumanTask, form: Any, call: Callable[[], Prepared]) -> 
         abort(400)
     service, kwargs, parse_errors = call()
     if parse_errors:  # a value that cannot be read is never passed on as "left empty"
-        outcome = common.Outcome(error=ValidationFailed(field_errors=parse_errors), status=422)
+        outcome = Outcome(error=ValidationFailed(field_errors=parse_errors), status=422)
     else:
-        outcome = common.attempt(service, common.principal(), task.id, **kwargs)
+        outcome = run_service(service, common.principal(), task.id, **kwargs)
         if outcome.ok:
             return _done(task), {}
     for messages in _place_errors(form, outcome.field_errors).values():
@@ -253,9 +254,9 @@ def branch_review(task_id: int):
             too_long = {f"additions-{i}-reason": [N_("At most 2000 characters.")]
                         for i, row in enumerate(additions) if len((row["reason"] or "").strip()) > evaluations.MAX_TEXT}
             if too_long:
-                outcome = common.Outcome(error=ValidationFailed(field_errors=too_long), status=422)
+                outcome = Outcome(error=ValidationFailed(field_errors=too_long), status=422)
             else:
-                outcome = common.attempt(evaluations.review, common.principal(), task.id, decisions=decisions,
+                outcome = run_service(evaluations.review, common.principal(), task.id, decisions=decisions,
                                          additions=additions)
                 if outcome.ok:
                     return _done(task)

@@ -302,15 +302,12 @@ def deploy(session: Session, xml: bytes | str, filename: str, *, actor_user_id: 
     return versions, result
 
 
-def deploy_shipped(directory: str, actor_user_id: int | None) -> list[ProcessVersion]:
+def deploy_shipped(session: Session, directory: str, actor_user_id: int | None) -> list[ProcessVersion]:
     """Deploy every bpmn/*.bpmn file whose content is not deployed yet (at start-up, `bpmn deploy`).
 
     The shipped files are one set: they wait for each other's messages, so each is validated
     knowing what the others throw. Any file that does not validate stops the whole deployment.
     """
-    from models.db import db
-
-    session = db.session
     files = sorted(Path(directory).glob("*.bpmn"))
     contents = {path.name: path.read_bytes() for path in files}
     thrown: set[str] = set()

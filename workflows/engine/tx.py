@@ -35,15 +35,21 @@ def _transient(error: Exception) -> bool:
 
 
 def run(session: Session, fn: Callable[..., T], *args: Any, retries: int = 3, dispatch: bool = True,
-        **kwargs: Any) -> T:
+        commit_on: tuple[type[BaseException], ...] = (), **kwargs: Any) -> T:
     """Run the service `fn(session, *args, **kwargs)` and commit; retried on a lost compare-and-set
-    or a transient lock; then deliver the messages it threw."""
+    or a transient lock; then deliver the messages it threw.
+
+    `commit_on`: refusals after which what the service wrote still counts and is committed before
+    the refusal is raised (a failed sign-in counts towards the throttle)."""
     for attempt in range(retries + 1):
         try:
             session.info.pop("pf_dispatch", None)
             result = fn(session, *args, **kwargs)
             targets = session.info.pop("pf_dispatch", None)
             session.commit()
+        except commit_on:
+            session.commit()
+            raise
         except instances.StaleInstance:
             session.rollback()
             if attempt == retries:
@@ -140,3 +146,9 @@ def deliver_pending(session: Session, limit: int = 1000, instance_ids: set[int] 
         if not moved:
             break
     return delivered
+
+
+def commit_bookkeeping(session: Session) -> None:
+    """Commit what a request wrote only as bookkeeping beside a read (an API token's last use):
+    the boundary's plain commit, for the one case where no service runs."""
+    session.commit()

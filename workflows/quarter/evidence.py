@@ -243,6 +243,17 @@ def upload(session: Session, actor: Principal, claim_id: int, *, filename: str, 
     return item
 
 
+def save_claim_with_file(session: Session, actor: Principal, evaluation_id: int, values: dict[str, Any], *,
+                         claim_id: int | None = None, file: tuple[str, bytes] | None = None,
+                         upload_dir: str | os.PathLike[str], max_bytes: int) -> Claim:
+    """Add or change a draft claim and, for a new one, attach its first file — both or neither."""
+    claim = evaluations.save_claim(session, actor, evaluation_id, values, claim_id=claim_id)
+    if file is not None:
+        name, data = file
+        upload(session, actor, claim.id, filename=name, data=data, upload_dir=upload_dir, max_bytes=max_bytes)
+    return claim
+
+
 def delete(session: Session, actor: Principal, evidence_id: int, *, upload_dir: str | os.PathLike[str]) -> Evidence:
     """Remove a file from a draft claim (the stored file goes once the removal commits)."""
     item = session.get(Evidence, evidence_id)

@@ -8,12 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from models.clock import now
 from models.evaluation import Notification
 from models.people import Role, RoleAssignment, User
+from models.permissions import Principal
+from workflows.errors import NotFound
 
 KINDS = (
     "self_evaluation_reminder", "appeal_decided", "report_deduction", "report_revoked", "report_closed",
@@ -30,6 +32,23 @@ def notify(session: Session, user_ids: Iterable[int | None], kind: str, *, data:
     if rows:
         session.execute(insert(Notification.__table__), rows)
     return len(rows)
+
+
+def mark_read(session: Session, actor: Principal, notification_id: int) -> Notification:
+    """Mark one of the actor's notifications read (anybody else's does not exist for them)."""
+    item = session.get(Notification, notification_id)
+    if item is None or item.user_id != actor.user_id:
+        raise NotFound()
+    if item.read_at is None:
+        item.read_at = now()
+    return item
+
+
+def mark_all_read(session: Session, actor: Principal) -> int:
+    """Mark every unread notification of the actor read; how many there were."""
+    done = session.execute(update(Notification).where(
+        Notification.user_id == actor.user_id, Notification.read_at.is_(None)).values(read_at=now()))
+    return int(done.rowcount or 0)
 
 
 def user_of_person(session: Session, person_id: int | None) -> int | None:
