@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import (
-    Blueprint,
     Response,
     abort,
     current_app,
@@ -31,6 +30,7 @@ from sqlalchemy.orm import selectinload
 
 from models.org import Branch, Unit, UnitKind
 from models.people import BRANCH_ROLES, EVALUATED_STATUSES, MembershipStatus, Person, RoleAssignment, User
+from webapp.admin import bp
 from webapp.admin import forms as f
 from webapp.authz import guard, load_or_404
 from webapp.extensions import db
@@ -40,8 +40,6 @@ from webapp.nav import register
 from workflows.errors import DomainError, ValidationFailed
 from workflows.imports import roster
 from workflows.org import org
-
-bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 
 register(_l("Administration"), "admin.index", "admin.manage", order=90)
 

@@ -14,7 +14,7 @@ import logging
 from math import ceil
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import current_app, g, jsonify, request
 from flask.globals import request_ctx
 from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, false, func, or_, select
@@ -37,7 +37,7 @@ from models.people import Person, Role, User
 from models.permissions import RULES, Principal, can, may_ever, visible_branch_ids
 from models.process import HumanTask, InstanceStatus, ProcessInstance, TaskState
 from webapp import LoginUser
-from webapp.api import bodies, serialize
+from webapp.api import bodies, bp, serialize
 from webapp.api.serialize import Json, Names
 from webapp.authz import current_principal, guard, load_or_404, load_task_or_404, public
 from webapp.extensions import db, login_manager
@@ -63,7 +63,6 @@ from workflows.reading import inbox, monitor, ranking
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("api", __name__, template_folder="templates")
 PREFIX = "/api/v1"
 MAX_PER_PAGE = 100
 
@@ -840,8 +839,3 @@ def openapi_document():
     from webapp.api import openapi
 
     return _ok(openapi.document())
-
-
-from webapp.api import pages  # noqa: E402  (the HTML pages of this area, a nested blueprint)
-
-bp.register_blueprint(pages.bp)

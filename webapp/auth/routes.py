@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 
 from webapp import LoginUser
+from webapp.auth import bp
 from webapp.auth.forms import EmptyForm, LoginForm, PasswordForm
 from webapp.authz import current_principal, guard, public
 from webapp.extensions import db
@@ -17,8 +18,6 @@ from webapp.forms_util import apply_field_errors
 from webapp.nav import register
 from workflows.errors import ValidationFailed
 from workflows.org import accounts
-
-bp = Blueprint("auth", __name__, template_folder="templates")
 
 register(_l("My account"), "auth.profile", "signed_in", order=95)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -21,6 +21,7 @@ from models.catalogue import HONOUR_LEVELS, CatalogueStatus, CatalogueVersion, P
 from models.clock import now
 from models.org import UnitKind
 from webapp.authz import allowed, guard, load_or_404
+from webapp.catalogue import bp
 from webapp.catalogue import forms as f
 from webapp.extensions import db
 from webapp.forms_util import apply_field_errors
@@ -29,9 +30,6 @@ from workflows.catalogue import excel as catalogue_excel
 from workflows.catalogue import versions as catalogue
 from workflows.catalogue import whatif
 from workflows.errors import DomainError
-
-bp = Blueprint("catalogue", __name__, url_prefix="/catalogue", template_folder="templates",
-               static_folder="static", static_url_path="/static")
 
 register(_l("Indicator catalogue"), "catalogue.index", "catalogue.view", order=60)
 

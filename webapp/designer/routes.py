@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -22,8 +22,8 @@ from flask_login import current_user
 from models.process import ProcessVersion
 from webapp.authz import current_principal, guard, load_or_404
 from webapp.boundary import run_service
+from webapp.designer import bp, texts
 from webapp.designer import forms as f
-from webapp.designer import texts
 from webapp.extensions import db
 from webapp.forms_util import apply_field_errors
 from webapp.nav import register
@@ -31,9 +31,6 @@ from workflows.designer import migration, replay
 from workflows.engine import deploy, registry
 from workflows.errors import DomainError
 from workflows.reading import monitor
-
-bp = Blueprint("designer", __name__, url_prefix="/designer", template_folder="templates",
-               static_folder="static", static_url_path="/static")
 
 register(_l("Process design"), "designer.index", "process.design", order=75)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms.fields.choices import SelectChoice
@@ -19,14 +19,13 @@ from webapp import tasks as task_pages
 from webapp.authz import guard, load_task_or_404
 from webapp.boundary import run_service
 from webapp.extensions import db
-from webapp.inbox import common
+from webapp.inbox import bp, common
 from webapp.inbox.forms import ButtonForm, ReassignForm
 from webapp.labels import role_label
 from webapp.nav import register
 from workflows.engine import access, user_tasks
 from workflows.reading import inbox
 
-bp = Blueprint("inbox", __name__, url_prefix="/inbox", template_folder="templates", static_folder="static")
 bp.record_once(common.register_globals)
 
 PER_PAGE = 25

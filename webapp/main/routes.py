@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
+from flask import current_app, jsonify, redirect, render_template, url_for
 from sqlalchemy import text
 
 from webapp.authz import guard, public
 from webapp.extensions import db
-
-bp = Blueprint("main", __name__, template_folder="templates")
+from webapp.main import bp
 
 
 @bp.route("/")

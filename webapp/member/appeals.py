@@ -23,8 +23,9 @@ from models.permissions import can
 from webapp.authz import current_principal, guard, load_or_404
 from webapp.boundary import run_service
 from webapp.extensions import db
+from webapp.member import bp
 from webapp.member.forms import AppealForm, TextForm
-from webapp.member.routes import bp, page
+from webapp.member.routes import page
 from workflows.quarter import appeals, reports
 from workflows.quarter.evaluation import target
 

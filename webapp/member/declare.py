@@ -22,9 +22,10 @@ from models.process import HumanTask, TaskState
 from webapp.authz import current_principal, guard, load_task_or_404
 from webapp.boundary import apply_field_errors, message_of, messages_of, run_service
 from webapp.extensions import db
+from webapp.member import bp
 from webapp.member import tree as trees
 from webapp.member.forms import ClaimForm, SubmitForm, UploadForm
-from webapp.member.routes import bp, page
+from webapp.member.routes import page
 from webapp.tasks import register_task_page
 from workflows.errors import DomainError, TaskNotReady, ValidationFailed
 from workflows.quarter import evaluation as evaluations

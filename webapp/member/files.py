@@ -16,7 +16,7 @@ from flask import abort, current_app, request, send_file
 
 from models.evaluation import Evidence
 from webapp.authz import guard, load_or_404
-from webapp.member.routes import bp
+from webapp.member import bp
 from workflows.errors import NotFound
 from workflows.quarter import evidence
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from models.evaluation import Notification
@@ -16,7 +17,9 @@ from webapp.authz import current_principal, guard
 from webapp.boundary import run_service
 from webapp.extensions import db
 from webapp.labels import label
-from webapp.member.routes import bp, page, safe_link, when
+from webapp.member import bp
+from webapp.member.routes import page, safe_link, when
+from webapp.nav import register
 from workflows.quarter import notify
 
 PER_PAGE = 30
@@ -112,3 +115,7 @@ def mark_all_read() -> Any:
     if run_service(notify.mark_all_read, current_principal()).result:
         flash(_("All notifications marked as read."), "success")
     return redirect(url_for("member.notifications"))
+
+
+register(_l("Notifications"), "member.notifications", "signed_in", order=85,
+         badge=lambda principal: unread_count(principal.user_id))

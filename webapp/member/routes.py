@@ -13,14 +13,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, render_template, request
+from flask import render_template, request
 from flask_babel import format_date, format_datetime
 from flask_babel import lazy_gettext as _l
 
+from webapp.member import bp
 from webapp.nav import register
-
-bp = Blueprint("member", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/member-static")
 
 
 def when(value: str | datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
@@ -98,13 +96,4 @@ def helpers() -> dict[str, Any]:
     return {"when": when, "day": day, "pts": pts, "signed": signed, "size": size, "q": request.args.get("q", "")}
 
 
-def _unread(principal: Any) -> int:
-    from webapp.member.notifications import unread_count
-
-    return unread_count(principal.user_id)
-
-
 register(_l("My scores"), "member.index", "evaluation.declare", order=20)
-register(_l("Notifications"), "member.notifications", "signed_in", order=85, badge=_unread)
-
-from webapp.member import appeals, declare, files, notifications, scores  # noqa: E402,F401 - the views

@@ -24,7 +24,8 @@ from models.permissions import Target, can
 from models.process import HumanTask, ProcessInstance, TaskState, Timer
 from webapp.authz import current_principal, guard, load_or_404
 from webapp.extensions import db
-from webapp.member.routes import bp, page
+from webapp.member import bp
+from webapp.member.routes import page
 from webapp.tasks import task_url
 from workflows.quarter import appeals, reports
 from workflows.quarter import evaluation as evaluations

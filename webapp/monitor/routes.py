@@ -17,7 +17,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import (
-    Blueprint,
     Response,
     abort,
     current_app,
@@ -40,13 +39,11 @@ from models.process import InstanceStatus, ProcessInstance, ProcessVersion
 from webapp.authz import current_principal, guard, load_or_404
 from webapp.boundary import run_service
 from webapp.extensions import db
+from webapp.monitor import bp
 from webapp.nav import register
 from workflows.engine import instances as process_instances
 from workflows.errors import EngineError
 from workflows.reading import monitor
-
-bp = Blueprint("monitor", __name__, url_prefix="/monitor", template_folder="templates",
-               static_folder="static", static_url_path="/static")
 
 register(_l("Monitor"), "monitor.index", "monitor.view", order=70)
 
@@ -371,4 +368,3 @@ def consistency():
     report = monitor.reviewer_consistency(db.session, visible, quarter_id) if quarter_id else None
     return render_template("monitor/consistency.html", report=report, quarter_id=quarter_id, flags=FLAGS,
                            title=CHARTS["consistency"], bureau=visible is None, **_choices(visible))
-

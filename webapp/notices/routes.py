@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, abort, render_template
+from flask import abort, render_template
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
@@ -19,10 +19,9 @@ from models.org import Bureau
 from webapp.authz import guard
 from webapp.extensions import db
 from webapp.nav import register
+from webapp.notices import bp
 from webapp.office.web import in_range, int_arg
 from workflows.reading.ranking import Page
-
-bp = Blueprint("notices", __name__, url_prefix="/notices", template_folder="templates")
 
 register(_l("Notices"), "notices.index", "signed_in", order=55)
 

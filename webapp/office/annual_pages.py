@@ -39,8 +39,9 @@ from webapp.authz import allowed, current_principal, guard, load_task_or_404
 from webapp.boundary import run_service
 from webapp.extensions import db
 from webapp.labels import label
+from webapp.office import bp
 from webapp.office.forms import AnnualApprovalForm, AnnualReviewForm, AnnualStartForm
-from webapp.office.routes import bp, scope
+from webapp.office.routes import scope
 from webapp.office.web import in_range, int_arg, local_now, task_is_open, xlsx_response
 from webapp.tasks import register_task_page, task_url
 from workflows.quarter import annual

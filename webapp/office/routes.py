@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, select
@@ -29,14 +29,12 @@ from webapp.authz import current_principal, guard
 from webapp.boundary import run_service
 from webapp.extensions import db
 from webapp.nav import register
-from webapp.office import summary
+from webapp.office import bp, summary
 from webapp.office.forms import OpenQuarterForm
 from webapp.office.web import choices, in_range, int_arg, local_now, local_zone, optional_int
 from workflows.engine import access
 from workflows.quarter import opening as quarters
 from workflows.reading.ranking import Page
-
-bp = Blueprint("office", __name__, template_folder="templates")
 
 register(_l("Quarters"), "office.quarters_list", "branch.view", order=40)
 
@@ -181,6 +179,3 @@ def follow_ups():
                            quarter_id=quarter_id, state=state, kind=kind, kinds=[k.value for k in FollowUpKind],
                            quarter_choices=quarter_choices, filters=FOLLOW_UP_FILTERS, now=moment,
                            branch_names=dict(db.session.execute(select(Branch.id, Branch.name)).all()))
-
-
-from webapp.office import annual_pages, task_views  # noqa: E402,F401 - their routes join `bp`

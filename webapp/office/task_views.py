@@ -22,9 +22,9 @@ from models.process import HumanTask
 from webapp.authz import current_principal, guard, load_task_or_404
 from webapp.boundary import run_service
 from webapp.extensions import db
-from webapp.office import summary
+from webapp.office import bp, summary
 from webapp.office.forms import FilingForm, NoticeForm, VerificationForm
-from webapp.office.routes import bp, get_quarter
+from webapp.office.routes import get_quarter
 from webapp.office.web import int_arg, optional_int, task_is_open
 from webapp.tasks import register_task_page
 from workflows.quarter import notices

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -19,10 +19,8 @@ from webapp.extensions import db
 from webapp.labels import label
 from webapp.nav import register
 from webapp.office.web import in_range, int_arg, optional_int, xlsx_response
+from webapp.publicity import bp
 from workflows.reading import ranking
-
-bp = Blueprint("publicity", __name__, url_prefix="/publicity", template_folder="templates",
-               static_folder="static", static_url_path="/static")
 
 register(_l("Publicity board"), "publicity.index", "ranking.view", order=50)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select
@@ -25,14 +25,13 @@ from webapp.boundary import run_service
 from webapp.extensions import db
 from webapp.nav import register
 from webapp.office.web import choices, in_range, int_arg, optional_int
+from webapp.reports import bp
 from webapp.reports.forms import ReportForm
 from webapp.tasks import task_url
 from workflows.engine import access
 from workflows.quarter import evaluation, reports
 from workflows.quarter import opening as quarter
 from workflows.reading.ranking import Page
-
-bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
 
 register(_l("Supervision reports"), "reports.index", "report.submit", order=70)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from wtforms import Field
 
@@ -27,6 +27,7 @@ from webapp.boundary import Outcome, run_service
 from webapp.extensions import db
 from webapp.inbox import common
 from webapp.inbox.forms import ButtonForm
+from webapp.review import bp
 from webapp.review import context as facts
 from webapp.review import forms as f
 from webapp.review.preview import current_decision, review_preview
@@ -37,8 +38,6 @@ from workflows.i18n import N_
 from workflows.quarter import appeals, branch, followups, reports
 from workflows.quarter import evaluation as evaluations
 from workflows.quarter import opening as quarter
-
-bp = Blueprint("review", __name__, url_prefix="/review", template_folder="templates", static_folder="static")
 
 for _form_key, _endpoint in (("branch_review", "review.branch_review"), ("branch_approval", "review.approval"),
                              ("branch_meeting", "review.meeting"), ("appeal_decision", "review.appeal"),
