@@ -25,6 +25,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 from typing import Any
 
+from models.values import money
+
 ENGINE_VERSION = 1
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -93,9 +95,6 @@ class ScoreResult:
     explanation: dict[str, Any]
 
 
-def money(value: Decimal) -> str:
-    """A decimal as the explanation stores it: a string with two decimals."""
-    return format(value.quantize(CENT, rounding=ROUND_HALF_UP), "f")
 
 
 def grade_for(total: Decimal, pass_line: Decimal, excellent_line: Decimal) -> str:

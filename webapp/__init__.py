@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, jsonify, render_template, request, session
-from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -222,19 +221,9 @@ def _register_templating(app: Flask) -> None:
             "current_locale": _select_locale(),
         }
 
-    def dt(value: Any, fmt: str = "yyyy-MM-dd HH:mm") -> str:
-        return format_datetime(value, fmt) if value else ""
+    from webapp import formatting
 
-    def d(value: Any, fmt: str = "yyyy-MM-dd") -> str:
-        return format_date(value, fmt) if value else ""
-
-    def points(value: Any) -> str:
-        if value is None:
-            return "—"
-        text = f"{value:.2f}".rstrip("0").rstrip(".")
-        return text if text not in ("-0", "") else "0"
-
-    app.jinja_env.filters.update(dt=dt, d=d, points=points)
+    formatting.register(app)
     from webapp import labels
 
     labels.register(app)

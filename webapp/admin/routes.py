@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import (
     Response,
@@ -37,6 +36,7 @@ from webapp.extensions import db
 from webapp.forms_util import apply_field_errors
 from webapp.labels import label
 from webapp.nav import register
+from webapp.redirects import safe_next
 from workflows.errors import DomainError, ValidationFailed
 from workflows.imports import roster
 from workflows.org import org
@@ -54,15 +54,6 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def _actor() -> int:
     return int(current_user.id)
-
-
-def _safe_next(default: str) -> str:
-    """Go back to the page the button was on (same-site paths only), else to `default`."""
-    target = request.form.get("next") or ""
-    parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith("//") and not parts.scheme and not parts.netloc:
-        return target
-    return default
 
 
 def _submit(form: FlaskForm, action: Callable[[], Any], success: Callable[[Any], str],
@@ -354,7 +345,7 @@ def set_active(what: str, obj_id: int):
     else:
         db.session.commit()
         flash(_("Activated.") if active else _("Deactivated."), "success")
-    return redirect(_safe_next(url_for(default)))
+    return redirect(safe_next(url_for(default)))
 
 
 # --- People ------------------------------------------------------------------------------------------
@@ -534,7 +525,7 @@ def _assign(form: f.RoleForm, user: User | None) -> Response | None:
     return _submit(form, assign, lambda a: _("%(name)s is now %(role)s (%(where)s).", name=a.user.name,
                                              role=label("role", a.role),
                                              where=a.branch.name if a.branch else _("Bureau-wide")),
-                   lambda a: _safe_next(url_for("admin.roles")))
+                   lambda a: safe_next(url_for("admin.roles")))
 
 
 @bp.route("/roles", methods=["GET", "POST"])
@@ -570,7 +561,7 @@ def person_role_assign(person_id: int):
     for messages in form.errors.values():
         for message in messages:
             flash(message, "error")
-    return redirect(_safe_next(url_for("admin.person", person_id=person.id)))
+    return redirect(safe_next(url_for("admin.person", person_id=person.id)))
 
 
 @bp.route("/roles/<int:assignment_id>/revoke", methods=["POST"])
@@ -588,7 +579,7 @@ def role_revoke(assignment_id: int):
     else:
         db.session.commit()
         flash(text, "success")
-    return redirect(_safe_next(url_for("admin.roles")))
+    return redirect(safe_next(url_for("admin.roles")))
 
 
 # --- Accounts ----------------------------------------------------------------------------------------
@@ -629,10 +620,10 @@ def account_reset(user_id: int):
         password = org.reset_password(db.session, user.id, actor_user_id=_actor())
     except DomainError as e:
         _fail(e)
-        return redirect(_safe_next(url_for("admin.accounts")))
+        return redirect(safe_next(url_for("admin.accounts")))
     db.session.commit()
     response = Response(render_template("admin/password_once.html", user=user, password=password,
-                                        back=_safe_next(url_for("admin.accounts"))))
+                                        back=safe_next(url_for("admin.accounts"))))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -645,7 +636,7 @@ def account_require_change(user_id: int):
     org.require_password_change(db.session, user.id, actor_user_id=_actor())
     db.session.commit()
     flash(_("%(name)s will have to choose a new password at the next sign-in.", name=user.name), "success")
-    return redirect(_safe_next(url_for("admin.accounts")))
+    return redirect(safe_next(url_for("admin.accounts")))
 
 
 def _issue(user_ids: list[int] | None, back: str) -> Response:
@@ -673,8 +664,8 @@ def issue_passwords():
         ids = [i for i in (f.optional_int(v) for v in request.form.getlist("user_ids")) if i is not None]
         if not ids:
             flash(_("Select the accounts first."), "error")
-            return redirect(_safe_next(url_for("admin.accounts")))
-    return _issue(ids, _safe_next(url_for("admin.accounts")))
+            return redirect(safe_next(url_for("admin.accounts")))
+    return _issue(ids, safe_next(url_for("admin.accounts")))
 
 
 # --- Roster import ------------------------------------------------------------------------------------

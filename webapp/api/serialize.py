@@ -7,8 +7,6 @@ explanation, so no client ever sees a binary rounding of a score.
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import literal, null, select, union_all
@@ -31,20 +29,14 @@ from models.org import Branch
 from models.people import Person, User
 from models.permissions import Principal, Target, can
 from models.process import HumanTask, ProcessInstance, TaskState
+from models.values import iso
+from models.values import points_text as points
 from workflows.org import tokens
 from workflows.quarter import appeals, evaluation, reports, task_actions
 from workflows.quarter.forms import FORMS
 from workflows.reading import explain
 
 Json = dict[str, Any]
-
-
-def iso(value: datetime | date | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def points(value: Decimal | None) -> str | None:
-    return None if value is None else format(Decimal(value).quantize(Decimal("0.01")), "f")
 
 
 class Names:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -16,20 +14,11 @@ from webapp.authz import current_principal, guard, public
 from webapp.extensions import db
 from webapp.forms_util import apply_field_errors
 from webapp.nav import register
+from webapp.redirects import safe_next
 from workflows.errors import ValidationFailed
 from workflows.org import accounts
 
 register(_l("My account"), "auth.profile", "signed_in", order=95)
-
-
-def _safe_next(target: str | None) -> str | None:
-    """Only same-site relative paths: never an open redirect."""
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -67,7 +56,7 @@ def login():
             if user.must_change_password:
                 flash(_("Please choose a new password before you go on."), "warning")
                 return redirect(url_for("auth.profile"))
-            return redirect(_safe_next(request.args.get("next")) or url_for("main.home"))
+            return redirect(safe_next(url_for("main.home")))
     return render_template("auth/login.html", form=form), status
 
 
@@ -113,4 +102,4 @@ def set_language(code: str):
         if current_user.is_authenticated:
             current_user.model.locale = code
             db.session.commit()
-    return redirect(_safe_next(request.form.get("next")) or url_for("main.home"))
+    return redirect(safe_next(url_for("main.home")))

@@ -7,9 +7,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-from flask import abort, current_app, request, url_for
+from flask import abort, current_app, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -122,15 +121,6 @@ def name_of_user(user_id: int | None) -> str:
 
 def is_overdue(task: Any) -> bool:
     return task.state == TaskState.OPEN and task.due_at is not None and task.due_at < now()
-
-
-def safe_next(default: str) -> str:
-    """Back to the page a button was on (same-site paths only), else `default`."""
-    target = request.form.get("next") or request.args.get("next") or ""
-    parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith("//") and not parts.scheme and not parts.netloc:
-        return target
-    return default
 
 
 # --- History ----------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from webapp.inbox import bp, common
 from webapp.inbox.forms import ButtonForm, ReassignForm
 from webapp.labels import role_label
 from webapp.nav import register
+from webapp.redirects import safe_next
 from workflows.engine import access, user_tasks
 from workflows.reading import inbox
 
@@ -114,7 +115,7 @@ def _claim_or_release(task_id: int, service: Any, success: str) -> Any:
     if not form.validate_on_submit():
         abort(400)
     task = load_task_or_404(task_id, supervise=True)
-    back = common.safe_next(url_for("inbox.index"))
+    back = safe_next(url_for("inbox.index"))
     outcome = run_service(service, task.id, common.principal())
     if outcome.ok:
         flash(success, "success")
@@ -170,7 +171,7 @@ def reassign(task_id: int):
             outcome = run_service(user_tasks.reassign, item.id, p, chosen, reason)
             if outcome.ok:
                 flash(_("The task is now %(name)s's.", name=common.name_of_user(chosen)), "success")
-                return redirect(common.safe_next(url_for("inbox.task", task_id=item.id)))
+                return redirect(safe_next(url_for("inbox.task", task_id=item.id)))
             status = outcome.status
             form.form_errors.append(outcome.message)
     elif request.method == "POST":

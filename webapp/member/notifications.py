@@ -16,10 +16,12 @@ from models.evaluation import Notification
 from webapp.authz import current_principal, guard
 from webapp.boundary import run_service
 from webapp.extensions import db
+from webapp.formatting import moment as when
 from webapp.labels import label
 from webapp.member import bp
-from webapp.member.routes import page, safe_link, when
+from webapp.member.routes import page
 from webapp.nav import register
+from webapp.redirects import safe_link
 from workflows.quarter import notify
 
 PER_PAGE = 30

@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
-from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,6 +42,7 @@ from webapp.nav import register
 from workflows.engine import instances as process_instances
 from workflows.errors import EngineError
 from workflows.reading import monitor
+from workflows.reading.paging import Page
 
 register(_l("Monitor"), "monitor.index", "monitor.view", order=70)
 
@@ -75,36 +74,6 @@ FLAGS = {"harsh": _l("Harsher than the others"), "lenient": _l("More lenient tha
 
 
 # --- helpers ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class Page:
-    """What the `pager` macro needs, for lists the services page themselves."""
-
-    items: list[Any]
-    total: int
-    page: int
-    per_page: int = PER_PAGE
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> int:
-        return self.page - 1
-
-    @property
-    def next_num(self) -> int:
-        return self.page + 1
 
 
 def _page_number() -> int:
@@ -214,7 +183,7 @@ def instances():
     names = monitor.step_names(db.session, [f.process_key] if f.process_key else None)
     step_name = next((n.get(step) for n in names.values() if step and n.get(step)), None)
     return render_template("monitor/instances.html", f=f, step=step, step_name=step_name,
-                           page=Page(rows, total, number), **_choices(visible))
+                           page=Page(rows, total, number, PER_PAGE), **_choices(visible))
 
 
 @bp.route("/overdue")
@@ -225,7 +194,7 @@ def overdue():
     f = _filters()
     number = _page_number()
     rows, total = monitor.overdue_tasks(db.session, visible, f, limit=PER_PAGE, offset=(number - 1) * PER_PAGE)
-    return render_template("monitor/overdue.html", f=f, page=Page(rows, total, number), **_choices(visible))
+    return render_template("monitor/overdue.html", f=f, page=Page(rows, total, number, PER_PAGE), **_choices(visible))
 
 
 # --- one instance ------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from webapp.extensions import db
 from webapp.nav import register
 from webapp.notices import bp
 from webapp.office.web import in_range, int_arg
-from workflows.reading.ranking import Page
+from workflows.reading.paging import Page
 
 register(_l("Notices"), "notices.index", "signed_in", order=55)
 

@@ -45,7 +45,7 @@ from webapp.office.routes import scope
 from webapp.office.web import in_range, int_arg, local_now, task_is_open, xlsx_response
 from webapp.tasks import register_task_page, task_url
 from workflows.quarter import annual
-from workflows.reading.ranking import Page
+from workflows.reading.paging import Page
 
 register_task_page("annual_review", "office.annual_review_task")
 register_task_page("annual_approval", "office.annual_approval_task")

@@ -34,7 +34,7 @@ from webapp.office.forms import OpenQuarterForm
 from webapp.office.web import choices, in_range, int_arg, local_now, local_zone, optional_int
 from workflows.engine import access
 from workflows.quarter import opening as quarters
-from workflows.reading.ranking import Page
+from workflows.reading.paging import Page
 
 register(_l("Quarters"), "office.quarters_list", "branch.view", order=40)
 

@@ -31,7 +31,7 @@ from webapp.tasks import task_url
 from workflows.engine import access
 from workflows.quarter import evaluation, reports
 from workflows.quarter import opening as quarter
-from workflows.reading.ranking import Page
+from workflows.reading.paging import Page
 
 register(_l("Supervision reports"), "reports.index", "report.submit", order=70)
 

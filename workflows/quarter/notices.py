@@ -33,6 +33,7 @@ from models.evaluation import (
 from models.org import Branch
 from models.people import Person, Role, User
 from models.permissions import Principal
+from models.values import points_text
 from workflows.engine import spiff, user_tasks
 from workflows.errors import NotAllowed, NotFound, ValidationFailed
 from workflows.i18n import N_
@@ -41,10 +42,6 @@ from workflows.quarter import locking, notify
 PERSON_FOLLOW_UPS = (FollowUpKind.REMINDER_TALK, FollowUpKind.CRITICISM, FollowUpKind.AWARD_DISQUALIFICATION)
 BRANCH_FOLLOW_UPS = (FollowUpKind.SECRETARY_INTERVIEW, FollowUpKind.CRITICISM_NOTICE)
 LOW_BRANCH_FAIL_SHARE = Decimal("0.2")
-
-
-def _d(value: Any) -> str | None:
-    return None if value is None else str(Decimal(value).quantize(Decimal("0.01")))
 
 
 def branch_table(session: Session, quarter_id: int) -> list[dict[str, Any]]:
@@ -61,9 +58,9 @@ def branch_table(session: Session, quarter_id: int) -> list[dict[str, Any]]:
         table.append({
             "branch_id": branch_id, "branch": names.get(branch_id, str(branch_id)), "members": len(items),
             "scored": len(scores),
-            "mean": _d(statistics.fmean(scores)) if scores else None,
-            "stdev": _d(statistics.pstdev(scores)) if len(scores) > 1 else ("0.00" if scores else None),
-            "min": _d(min(scores)) if scores else None, "max": _d(max(scores)) if scores else None,
+            "mean": points_text(statistics.fmean(scores)) if scores else None,
+            "stdev": points_text(statistics.pstdev(scores)) if len(scores) > 1 else ("0.00" if scores else None),
+            "min": points_text(min(scores)) if scores else None, "max": points_text(max(scores)) if scores else None,
             "excellent": sum(1 for _, g in items if g == Grade.EXCELLENT),
             "failed": sum(1 for _, g in items if g == Grade.FAIL),
         })
@@ -93,9 +90,9 @@ def compose(session: Session, quarter_id: int) -> dict[str, Any]:
                              .join(Person, Evaluation.person_id == Person.id)
                              .join(Branch, Evaluation.branch_id == Branch.id)
                              .where(Evaluation.quarter_id == quarter_id).order_by(Evaluation.score.desc(), Person.name)).all()
-    commend = [{"person_id": p, "name": n, "branch_id": b, "branch": bn, "score": _d(s)}
+    commend = [{"person_id": p, "name": n, "branch_id": b, "branch": bn, "score": points_text(s)}
                for p, n, b, bn, s, g in people if g == Grade.EXCELLENT]
-    under = [{"person_id": p, "name": n, "branch_id": b, "branch": bn, "score": _d(s)}
+    under = [{"person_id": p, "name": n, "branch_id": b, "branch": bn, "score": points_text(s)}
              for p, n, b, bn, s, g in people if g == Grade.FAIL]
     table = branch_table(session, quarter_id)
     low = [r for r in table if r["mean"] is not None and (
@@ -165,7 +162,7 @@ def save_notice(session: Session, actor: Principal, task_id: int, *, title: str,
     notice.data = {
         **lists,
         "commendations": [names.get(p) or {"person_id": p, "name": extra[p].person.name, "branch_id": extra[p].branch_id,
-                                           "score": _d(extra[p].score)} for p in commended],
+                                           "score": points_text(extra[p].score)} for p in commended],
         "low_branches": sorted({f["branch_id"] for f in follow_ups if "branch_id" in f}),
         "follow_ups": follow_ups,
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -38,7 +38,8 @@ from models.evaluation import (
 from models.org import Branch
 from models.people import Person, User
 from models.permissions import Principal, Target, can
-from models.scoring import money
+from models.values import iso, money
+from models.values import points_text as pts
 from workflows.quarter import evaluation as evaluations
 
 # How a claim's review is described, by its status (and source for claims that start accepted).
@@ -46,14 +47,6 @@ _DECISION = {ClaimStatus.ACCEPTED.value: "accept", ClaimStatus.ADJUSTED.value: "
              ClaimStatus.REVOKED.value: "revoked"}
 # Audit actions that belong to a claim's story.
 CLAIM_EVENTS = ("claim.added", "claim.changed", "claim.reviewed", "claim.added_at_review", "report.deduction")
-
-
-def iso(value: datetime | date | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def pts(value: Decimal | str | None) -> str | None:
-    return money(Decimal(str(value))) if value is not None else None
 
 
 class _People:

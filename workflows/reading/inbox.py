@@ -45,6 +45,7 @@ from models.people import Person, Role
 from models.permissions import Principal
 from models.process import HumanTask, TaskState
 from workflows.engine.access import pools
+from workflows.reading.paging import Page
 
 HT = HumanTask.__table__
 # The order of the groups on the page: one's own tasks first, then the branch's work, then the bureau's.
@@ -131,36 +132,11 @@ class Counts:
         return sum(g.overdue for g in self.by_role.values())
 
 
-@dataclass
-class Page:
-    rows: list[InboxRow]
-    counts: Counts
-    page: int
-    per_page: int
+@dataclass(frozen=True)
+class InboxPage(Page):
+    """A page of the inbox with its counts per role (its total is theirs)."""
 
-    @property
-    def total(self) -> int:
-        return self.counts.total
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> int:
-        return self.page - 1
-
-    @property
-    def next_num(self) -> int:
-        return self.page + 1
+    counts: Counts = field(default_factory=Counts)
 
 
 def roles_of(principal: Principal) -> list[str]:
@@ -422,12 +398,13 @@ def _rank_key(role: str) -> tuple[int, str]:
 
 
 def inbox_page(session: Session, principal: Principal, filters: Filters = Filters(), *, page: int = 1,
-               per_page: int = 25) -> Page:
+               per_page: int = 25) -> InboxPage:
     """A page of the inbox with its counts (two statements)."""
     counts = count_tasks(session, principal, filters)
     pages = max(1, -(-counts.total // per_page))
     page = min(max(page, 1), pages, MAX_PAGE)
-    return Page(list_tasks(session, principal, filters, page=page, per_page=per_page), counts, page, per_page)
+    return InboxPage(list_tasks(session, principal, filters, page=page, per_page=per_page), counts.total, page, per_page,
+                     counts)
 
 
 def badge(session: Session, principal: Principal) -> int:

@@ -39,6 +39,7 @@ from models.process import (
     TaskState,
     Timer,
 )
+from models.values import plain
 from workflows.engine import instances as process_instances
 from workflows.engine import spiff
 from workflows.errors import Conflict, NotAllowed
@@ -549,13 +550,10 @@ def score_distribution(session: Session, visible: set[int] | None, quarter_ids: 
             if qid == q:
                 hist[min(int((score - start) // width), count - 1)] += 1
         datasets[labels.get(q, str(q))] = hist
-    return Series("score_distribution", [f"{_fmt(b)}–{_fmt(b + width)}" for b in bands], datasets, unit="members",
+    return Series("score_distribution", [f"{plain(b)}–{plain(b + width)}" for b in bands], datasets, unit="members",
                   extra={"width": width})
 
 
-def _fmt(value: float) -> str:
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
-    return text if text != "-0" else "0"
 
 
 @dataclass

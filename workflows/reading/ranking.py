@@ -26,6 +26,7 @@ from models.clock import now
 from models.evaluation import BranchQuarter, Evaluation, Quarter
 from models.org import Branch, Unit
 from models.people import Person
+from workflows.reading.paging import Page
 
 PER_PAGE = 100
 MAX_PER_PAGE = 500
@@ -81,44 +82,6 @@ class Row:
     member_status: str
     score: Decimal
     grade: str | None
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a ranking; shaped like Flask-SQLAlchemy's pagination for the `pager` macro."""
-
-    rows: list[Row]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> int:
-        return self.page - 1
-
-    @property
-    def next_num(self) -> int:
-        return self.page + 1
-
-    @property
-    def first(self) -> int:
-        return (self.page - 1) * self.per_page + 1 if self.rows else 0
-
-    @property
-    def last(self) -> int:
-        return self.first + len(self.rows) - 1 if self.rows else 0
 
 
 def posted_quarters(session: Session) -> list[Quarter]:
