@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from models.audit import AuditEvent
 from models.permissions import Principal
 from models.process import HumanTask, InstanceStatus, ProcessInstance, TaskState, Timer
-from workflows.engine import deploy, instances, jobs, registry, user_tasks
+from workflows.engine import checks, deploy, instances, jobs, registry, user_tasks
 from workflows.errors import NotAllowed, TaskNotReady, TaskTaken
 
 DATA = Path(__file__).parent / "data" / "bpmn"
@@ -215,7 +215,7 @@ def test_running_instances_stay_on_their_version(db_session, org, deployed, cloc
     (lambda x: b"<html><body>hello</body></html>", "not a BPMN 2.0 document"),
 ])
 def test_validation_names_the_problem(app, mutate, expected):
-    result = deploy.validate(mutate(XML), "x.bpmn")
+    result = checks.validate(mutate(XML), "x.bpmn")
     assert not result.ok
     assert any(expected in str(p) for p in result.errors), [str(p) for p in result.problems]
 

@@ -13,7 +13,7 @@ from models.audit import AuditEvent
 from models.process import HumanTask, InstanceStatus, ProcessInstance, TaskState, Timer
 from tests.quarter_helpers import who
 from tests.test_engine import test_registry  # noqa: F401 - registers the test form, message and operator
-from workflows.designer import migration
+from workflows.designer import compare, migration, versions
 from workflows.engine import deploy, instances, tx, user_tasks
 from workflows.errors import NotAllowed
 
@@ -284,7 +284,7 @@ def test_two_migrations_of_one_instance_one_wins(app, db_session, org, v1, clock
 
 def test_compare_names_tasks_flows_and_lanes(db_session, org, v1):
     v2 = deploy_xml(db_session, in_secretary_lane(with_check_step()))
-    diff = migration.compare_versions(db_session, v1.id, v2.id)
+    diff = compare.compare_versions(db_session, v1.id, v2.id)
     assert [c.key for c in diff.tasks.added] == ["check"]
     assert not diff.tasks.removed
     review = next(c for c in diff.tasks.changed if c.key == "review")
@@ -293,7 +293,7 @@ def test_compare_names_tasks_flows_and_lanes(db_session, org, v1):
     f3 = next(c for c in diff.flows.changed if c.key == "f3")
     assert ("to", "wait_go", "check") in f3.fields
     assert [c.key for c in diff.lanes.added] == ["secretary"] and [c.key for c in diff.lanes.removed] == ["reviewer"]
-    same = migration.compare_versions(db_session, v1.id, v1.id)
+    same = compare.compare_versions(db_session, v1.id, v1.id)
     assert same.empty
 
 
@@ -302,6 +302,6 @@ def test_versions_overview_counts_instances_per_version(db_session, org, v1, clo
     start(db_session, org, clock, "m1_a2")
     v2 = deploy_xml(db_session, renamed())
     start(db_session, org, clock, "m1_b1")
-    [info] = [p for p in migration.versions_overview(db_session) if p.process_key == "engine_test"]
+    [info] = [p for p in versions.versions_overview(db_session) if p.process_key == "engine_test"]
     assert [(v.version.version, v.total, v.live) for v in info.versions] == [(2, 1, 1), (1, 2, 2)]
     assert info.latest.version.id == v2.id

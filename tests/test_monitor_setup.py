@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from models.process import InstanceStatus, ProcessInstance
-from workflows.designer import migration
+from workflows.designer import upload
 from workflows.engine import instances
 from workflows.org import principals
 
@@ -27,5 +27,5 @@ def build(session) -> None:
     designer = principals.principal_by_username(session, "designer")
     xml = (ROOT / "bpmn" / "person_quarter.bpmn").read_bytes().replace(
         "支部代为登记".encode(), "支部代为登记（逾期）".encode())
-    migration.deploy_upload(session, designer, xml, "person_quarter.bpmn", "逾期代登记环节更名")
+    upload.deploy_upload(session, designer, xml, "person_quarter.bpmn", "逾期代登记环节更名")
     session.commit()

@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from webapp.extensions import db
-from workflows.engine import deploy
+from workflows.engine import checks, deploy
 
 group = AppGroup("bpmn", help="BPMN processes: deploy, validate, list versions.")
 
@@ -49,7 +49,7 @@ def validate_command(files: tuple[Path, ...]) -> None:
     thrown = deploy.thrown_messages(db.session)
     bad = False
     for path in files:
-        result = deploy.validate(path.read_bytes(), path.name, known_messages=thrown)
+        result = checks.check(path.read_bytes(), path.name, known_messages=thrown)
         for problem in result.problems:
             click.echo(f"{path.name}: {'warning' if problem.warning else 'error'}: {problem}")
         bad |= not result.ok

@@ -15,8 +15,7 @@ from wtforms.validators import Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from webapp.admin.forms import optional_int
-from workflows.designer import migration
-from workflows.engine import spiff
+from workflows.engine import checks, spiff
 
 SUFFIXES = (".bpmn", ".xml")
 
@@ -49,9 +48,9 @@ class UploadForm(FlaskForm):
         else:
             self.file.errors = [_("Choose a .bpmn file.")]
             return False
-        reason = migration.sniff(raw)
+        reason = checks.sniff(raw)
         if reason is not None:
-            self.file.errors = [_(migration.SNIFF_MESSAGES[reason])]
+            self.file.errors = [_(checks.SNIFF_MESSAGES[reason])]
             return False
         self.raw, self.name = raw, name if name.lower().endswith(SUFFIXES) else name + ".bpmn"
         return True

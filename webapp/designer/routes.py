@@ -27,8 +27,11 @@ from webapp.designer import forms as f
 from webapp.extensions import db
 from webapp.forms_util import apply_field_errors
 from webapp.nav import register
+from workflows.designer import compare as comparing
 from workflows.designer import migration, replay
-from workflows.engine import deploy, registry
+from workflows.designer import upload as uploads
+from workflows.designer import versions as deployed
+from workflows.engine import checks, deploy, registry
 from workflows.errors import DomainError
 from workflows.reading import monitor
 
@@ -101,7 +104,7 @@ def _names(version: ProcessVersion | None) -> dict[str, str]:
 @guard(DESIGN)
 def index():
     """Every process with its versions (hash, who, when, instances on each)."""
-    return render_template("designer/index.html", processes=migration.versions_overview(db.session),
+    return render_template("designer/index.html", processes=deployed.versions_overview(db.session),
                            form=f.UploadForm())
 
 
@@ -110,11 +113,11 @@ def index():
 def version(version_id: int):
     """A version's diagram and what validation found in it: lanes, tasks, forms, timers, messages."""
     v = load_or_404(ProcessVersion, version_id, DESIGN)
-    others = [p for p in migration.versions_overview(db.session) if p.process_key == v.process_key]
+    others = [p for p in deployed.versions_overview(db.session) if p.process_key == v.process_key]
     info = others[0] if others else None
     previous = next((x.version for x in info.versions if x.version.version < v.version), None) if info else None
     return render_template("designer/version.html", v=v, info=info, previous=previous,
-                           deployer=migration.user_names(db.session, {v.deployed_by}).get(v.deployed_by or 0, ""))
+                           deployer=deployed.user_names(db.session, {v.deployed_by}).get(v.deployed_by or 0, ""))
 
 
 @bp.route("/versions/<int:version_id>/file")
@@ -150,7 +153,7 @@ def review(digest: str):
     """What the file would change: its problems (each naming its element), each process next to
     its deployed version, and the replay of recent instances' histories on it."""
     raw, filename = _load_draft(digest)
-    checked = migration.check_upload(db.session, raw, filename)
+    checked = uploads.check_upload(db.session, raw, filename)
     replays: dict[str, list[replay.ReplayResult]] = {}
     names: dict[str, dict[str, str]] = {}
     limit = max(1, min(request.args.get("replay", REPLAY_LIMIT, type=int) or REPLAY_LIMIT, 200))
@@ -169,7 +172,7 @@ def review(digest: str):
 def review_file(digest: str):
     """The draft's BPMN (for the viewer and the modeller)."""
     raw, filename = _load_draft(digest)
-    return _xml_response(migration.normalize(raw), filename if request.args.get("download") else None)
+    return _xml_response(checks.normalize(raw), filename if request.args.get("download") else None)
 
 
 @bp.route("/review/<digest>/deploy", methods=["POST"])
@@ -181,7 +184,7 @@ def deploy_draft(digest: str):
     if not form.validate_on_submit():
         flash(_("The comment is too long (500 characters at most)."), "error")
         return redirect(url_for("designer.review", digest=digest))
-    outcome = run_service(migration.deploy_upload, current_principal(), raw, filename, form.comment.data or "")
+    outcome = run_service(uploads.deploy_upload, current_principal(), raw, filename, form.comment.data or "")
     if not outcome.ok:
         flash(outcome.message, "error")
         return redirect(url_for("designer.review", digest=digest))
@@ -215,7 +218,7 @@ def edit():
         filename = "new_process.bpmn"
     return render_template("designer/edit.html", source=source, title=title, filename=filename,
                            form=f.UploadForm(), forms=sorted(registry.known_forms()),
-                           roles=sorted(deploy.PROCESS_ROLES))
+                           roles=sorted(checks.PROCESS_ROLES))
 
 
 # --- comparing versions -----------------------------------------------------------------------------------------
@@ -225,13 +228,13 @@ def edit():
 @guard(DESIGN)
 def compare():
     """Tasks, flows and lanes added, removed and changed between two versions of a process."""
-    processes = migration.versions_overview(db.session)
+    processes = deployed.versions_overview(db.session)
     a, b = request.args.get("a", type=int), request.args.get("b", type=int)
     comparison = old = new = None
     if a is not None and b is not None:
         old, new = load_or_404(ProcessVersion, a, DESIGN), load_or_404(ProcessVersion, b, DESIGN)
         try:
-            comparison = migration.compare_versions(db.session, a, b)
+            comparison = comparing.compare_versions(db.session, a, b)
         except DomainError as e:
             flash(_(e.message), "error")
     return render_template("designer/compare.html", processes=processes, comparison=comparison, old=old, new=new,
@@ -245,7 +248,7 @@ def compare():
 @guard(DESIGN)
 def migrate(process_key: str):
     """Move running instances to a newer version: a dry run first, then the instances chosen."""
-    info = next((p for p in migration.versions_overview(db.session) if p.process_key == process_key), None)
+    info = next((p for p in deployed.versions_overview(db.session) if p.process_key == process_key), None)
     if info is None:
         abort(404)
     form = f.MigrateForm()

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from models.people import BUREAU_ROLES, Role, RoleAssignment, User
 from models.permissions import Principal
 from models.process import HumanTask
-from workflows.engine import deploy
+from workflows.engine import checks
 
 HT = HumanTask.__table__
 _RA = RoleAssignment.__table__
@@ -51,7 +51,7 @@ def pool_for(session: Session, lane: str | None, instance: Any) -> dict[str, Any
     """Who may do a task in `lane` of this instance: its role in the instance's branch (or the
     bureau), never the subject themself; with nobody else there, one level up (party office).
     The columns of the task's `human_task` row that say so."""
-    role = deploy.lane_role(lane) or Role.PARTY_OFFICE.value
+    role = checks.lane_role(lane) or Role.PARTY_OFFICE.value
     subject = subject_user(session, instance)
     if role == Role.MEMBER.value:
         return {"role": role, "branch_id": instance.branch_id, "assignee_id": subject,
