@@ -87,54 +87,56 @@ def load(session: Session) -> None:
             branch = Branch(unit_id=unit.id, name=bname, code=bcode, sort=bsort)
             session.add(branch)
             session.flush()
-            people = []
-            for i in range(count):
-                seq += 1
-                # Two probationary members and one activist per branch, the rest full members.
-                status = (MembershipStatus.PROBATIONARY if i in (count - 2, count - 3)
-                          else MembershipStatus.ACTIVIST if i == count - 1 else MembershipStatus.FULL)
-                joined = date(rng.randint(1990, 2023), rng.randint(1, 12), rng.randint(1, 28))
-                if status is MembershipStatus.PROBATIONARY:
-                    joined = date(2026, rng.randint(1, 9), rng.randint(1, 28))
-                person = Person(
-                    employee_no=f"DW{seq:04d}",
-                    name=next(names),
-                    gender=rng.choice("MF"),
-                    branch_id=branch.id,
-                    status=status.value,
-                    joined_party_on=joined if status is not MembershipStatus.ACTIVIST else None,
-                    full_member_on=(joined + timedelta(days=365)) if status is MembershipStatus.FULL else None,
-                    activist_since=date(2025, rng.randint(1, 12), 1) if status is MembershipStatus.ACTIVIST else None,
-                    position=rng.choice(POSITIONS_DEPT if kind == "department" else POSITIONS_OFFICE),
-                    phone=f"139{rng.randint(10000000, 99999999)}",
-                )
-                session.add(person)
-                people.append(person)
+            people = [_person(rng, branch, i, count, seq + i + 1, next(names), kind) for i in range(count)]
+            seq += count
+            session.add_all(people)
             session.flush()
             branches.append((branch, people))
 
-    def account(person: Person, username: str) -> User:
-        user = User(username=username, password_hash=password_hash, person_id=person.id)
-        session.add(user)
-        return user
+    _accounts_and_roles(session, branches, password_hash)
 
+
+def _person(rng: random.Random, branch: Branch, i: int, count: int, seq: int, name: str, kind: str) -> Person:
+    """The i-th of a branch's `count` people: two probationary members and one activist per
+    branch, the rest full members."""
+    status = (MembershipStatus.PROBATIONARY if i in (count - 2, count - 3)
+              else MembershipStatus.ACTIVIST if i == count - 1 else MembershipStatus.FULL)
+    joined = date(rng.randint(1990, 2023), rng.randint(1, 12), rng.randint(1, 28))
+    if status is MembershipStatus.PROBATIONARY:
+        joined = date(2026, rng.randint(1, 9), rng.randint(1, 28))
+    return Person(
+        employee_no=f"DW{seq:04d}",
+        name=name,
+        gender=rng.choice("MF"),
+        branch_id=branch.id,
+        status=status.value,
+        joined_party_on=joined if status is not MembershipStatus.ACTIVIST else None,
+        full_member_on=(joined + timedelta(days=365)) if status is MembershipStatus.FULL else None,
+        activist_since=date(2025, rng.randint(1, 12), 1) if status is MembershipStatus.ACTIVIST else None,
+        position=rng.choice(POSITIONS_DEPT if kind == "department" else POSITIONS_OFFICE),
+        phone=f"139{rng.randint(10000000, 99999999)}",
+    )
+
+
+def _accounts_and_roles(session: Session, branches: list[tuple[Branch, list[Person]]], password_hash: str) -> None:
+    """An account for everybody; featured usernames and the branch roles for each branch's first
+    five people; the bureau-wide roles held by people of the first branches."""
     users: dict[int, User] = {}
     for n, (branch, people) in enumerate(branches, start=1):
         # Featured usernames for the branch's role holders, employee numbers for everybody else.
         featured = {0: f"sec{n}", 1: f"disc{n}", 2: f"rev{n}a", 3: f"rev{n}b", 4: f"member{n}"}
         for i, person in enumerate(people):
-            users[person.id] = account(person, featured.get(i, person.employee_no.lower()))
+            users[person.id] = User(username=featured.get(i, person.employee_no.lower()),
+                                    password_hash=password_hash, person_id=person.id)
+            session.add(users[person.id])
         session.flush()
         sec, disc, rev_a, rev_b = (users[p.id] for p in people[:4])
         for user, role in ((sec, Role.SECRETARY), (disc, Role.DISCIPLINE), (rev_a, Role.REVIEWER),
                            (rev_b, Role.REVIEWER)):
             _grant(session, user, role, branch.id)
 
-    # Bureau-wide roles, held by people of the first branches. The party office's first member
-    # is also a reviewer of their own branch: one person, several roles.
-    b1 = branches[0][1]
-    b2 = branches[1][1]
-    b3 = branches[2][1]
+    # The party office's first member is also a reviewer of their own branch: one person, several roles.
+    b1, b2, b3 = (people for _, people in branches[:3])
     bureau_roles = [
         (b1[5], "office", [Role.PARTY_OFFICE, (Role.REVIEWER, branches[0][0].id)]),
         (b1[6], "office2", [Role.PARTY_OFFICE]),

@@ -342,81 +342,99 @@ def review(session: Session, actor: Principal, task_id: int, decisions: list[dic
     claims = {c.id: c for c in claims_of(session, evaluation.id)
               if c.status not in (ClaimStatus.DRAFT, ClaimStatus.REVOKED)}
     errors: dict[str, list[str]] = {}
+    parsed = _parse_decisions(decisions, claims, errors)
+    added = [_parse_addition(session, evaluation, i, raw, errors) for i, raw in enumerate(additions or [])]
+    if errors:
+        raise ValidationFailed(N_("Some decisions need attention."), field_errors=errors)
+    moment = now()
+    for decision in parsed.values():
+        _decide(session, actor, evaluation, claims[decision.claim_id], decision, task.bpmn_id, moment)
+    for clean in added:
+        _add_from_records(session, actor, evaluation, clean, moment)
+    session.flush()
+    result = rescore(session, evaluation)
+    evaluation.reviewed_at, evaluation.reviewed_by = moment, actor.user_id
+    return user_tasks.complete_task(session, task_id, actor, {"score": str(result.total), "grade": result.grade},
+                                    audit_data={"score": str(result.total), "grade": result.grade,
+                                                "decisions": len(parsed), "added": len(added)})
+
+
+def _parse_decisions(decisions: list[dict[str, Any]] | None, claims: dict[int, Claim],
+                     errors: dict[str, list[str]]) -> dict[int, Decision]:
+    """Each decision checked against its claim; every submitted claim of the member must be decided."""
     parsed: dict[int, Decision] = {}
     for i, raw in enumerate(decisions or []):
         claim_id = _parse_int(raw.get("claim_id"), f"decisions-{i}-claim_id", errors, 1, 2**31 - 1)
         if claim_id is None:
             continue
+        where = f"claim-{claim_id}"
         if claim_id not in claims:
-            errors.setdefault(f"claim-{claim_id}", []).append(N_("This claim is not part of this evaluation."))
+            errors.setdefault(where, []).append(N_("This claim is not part of this evaluation."))
             continue
         kind = raw.get("decision")
         reason = (raw.get("reason") or "").strip()
         if kind not in DECISIONS:
-            errors.setdefault(f"claim-{claim_id}", []).append(N_("Choose accept, adjust or reject."))
+            errors.setdefault(where, []).append(N_("Choose accept, adjust or reject."))
             continue
         if kind in ("adjust", "reject") and not reason:
-            errors.setdefault(f"claim-{claim_id}", []).append(N_("Give the reason for this decision."))
+            errors.setdefault(where, []).append(N_("Give the reason for this decision."))
         if len(reason) > MAX_TEXT:
-            errors.setdefault(f"claim-{claim_id}", []).append(N_("At most 2000 characters."))
+            errors.setdefault(where, []).append(N_("At most 2000 characters."))
         occurrences = points = None
         if kind == "adjust":
-            claim = claims[claim_id]
-            standard = claim.standard
+            standard = claims[claim_id].standard
             high = min(standard.max_occurrences or MAX_OCCURRENCES, MAX_OCCURRENCES)
             if raw.get("occurrences") not in (None, ""):
-                occurrences = _parse_int(raw.get("occurrences"), f"claim-{claim_id}", errors, 0, high)
-            points = _parse_points(raw.get("points"), f"claim-{claim_id}", errors)
-            if occurrences is None and points is None and f"claim-{claim_id}" not in errors:
-                errors.setdefault(f"claim-{claim_id}", []).append(N_("An adjustment changes the occurrences or the points."))
+                occurrences = _parse_int(raw.get("occurrences"), where, errors, 0, high)
+            points = _parse_points(raw.get("points"), where, errors)
+            if occurrences is None and points is None and where not in errors:
+                errors.setdefault(where, []).append(N_("An adjustment changes the occurrences or the points."))
         parsed[claim_id] = Decision(claim_id, kind, occurrences, points, reason)
-    undecided = [cid for cid, c in claims.items() if cid not in parsed and c.source in (
-        ClaimSource.SELF, ClaimSource.BRANCH) and c.status == ClaimStatus.SUBMITTED]
-    for cid in undecided:
-        errors.setdefault(f"claim-{cid}", []).append(N_("Decide this claim."))
-    added: list[dict[str, Any]] = []
-    for i, raw in enumerate(additions or []):
-        clean = validate_claim_fields(session, evaluation, raw, errors, prefix=f"additions-{i}-")
-        reason = (raw.get("reason") or "").strip()
-        if not reason:
-            errors.setdefault(f"additions-{i}-reason", []).append(N_("Give the record this is based on."))
-        elif len(reason) > MAX_TEXT:
-            errors.setdefault(f"additions-{i}-reason", []).append(N_("At most 2000 characters."))
-        clean["reason"] = reason
-        added.append(clean)
-    if errors:
-        raise ValidationFailed(N_("Some decisions need attention."), field_errors=errors)
+    for cid, c in claims.items():
+        if cid not in parsed and c.source in (ClaimSource.SELF, ClaimSource.BRANCH) and c.status == ClaimStatus.SUBMITTED:
+            errors.setdefault(f"claim-{cid}", []).append(N_("Decide this claim."))
+    return parsed
 
-    moment = now()
-    for decision in parsed.values():
-        claim = claims[decision.claim_id]
-        claim.status = {"accept": ClaimStatus.ACCEPTED, "adjust": ClaimStatus.ADJUSTED,
-                        "reject": ClaimStatus.REJECTED}[decision.decision].value
-        claim.reviewed_occurrences = decision.occurrences if decision.decision == "adjust" else None
-        claim.reviewed_points = decision.points if decision.decision == "adjust" else None
-        claim.decision_reason = decision.reason
-        claim.reviewed_by, claim.reviewed_at = actor.user_id, moment
-        audit.record(session, "claim.reviewed", actor_user_id=actor.user_id, object_type="claim", object_id=claim.id,
-                     quarter_id=evaluation.quarter_id, branch_id=evaluation.branch_id, at=moment,
-                     data={"evaluation_id": evaluation.id, "decision": decision.decision,
-                           "occurrences": decision.occurrences,
-                           "points": str(decision.points) if decision.points is not None else None,
-                           "reason": decision.reason, "step": task.bpmn_id})
-    for clean in added:
-        claim = Claim(evaluation_id=evaluation.id, standard_id=clean["standard_id"], source=ClaimSource.REVIEW.value,
-                      status=ClaimStatus.ACCEPTED.value, occurrences=clean["occurrences"],
-                      occurred_on=clean["occurred_on"], description=clean["description"],
-                      decision_reason=clean["reason"], reviewed_by=actor.user_id, reviewed_at=moment,
-                      created_by=actor.user_id)
-        session.add(claim)
-        session.flush()
-        audit.record(session, "claim.added_at_review", actor_user_id=actor.user_id, object_type="claim",
-                     object_id=claim.id, quarter_id=evaluation.quarter_id, branch_id=evaluation.branch_id, at=moment,
-                     data={"evaluation_id": evaluation.id, "standard_id": claim.standard_id,
-                           "occurrences": claim.occurrences, "reason": clean["reason"]})
+
+def _parse_addition(session: Session, evaluation: Evaluation, i: int, raw: dict[str, Any],
+                    errors: dict[str, list[str]]) -> dict[str, Any]:
+    """A claim the reviewer adds from the branch's records, with the record it rests on."""
+    clean = validate_claim_fields(session, evaluation, raw, errors, prefix=f"additions-{i}-")
+    reason = (raw.get("reason") or "").strip()
+    if not reason:
+        errors.setdefault(f"additions-{i}-reason", []).append(N_("Give the record this is based on."))
+    elif len(reason) > MAX_TEXT:
+        errors.setdefault(f"additions-{i}-reason", []).append(N_("At most 2000 characters."))
+    clean["reason"] = reason
+    return clean
+
+
+def _decide(session: Session, actor: Principal, evaluation: Evaluation, claim: Claim, decision: Decision,
+            step: str, moment: Any) -> None:
+    claim.status = {"accept": ClaimStatus.ACCEPTED, "adjust": ClaimStatus.ADJUSTED,
+                    "reject": ClaimStatus.REJECTED}[decision.decision].value
+    claim.reviewed_occurrences = decision.occurrences if decision.decision == "adjust" else None
+    claim.reviewed_points = decision.points if decision.decision == "adjust" else None
+    claim.decision_reason = decision.reason
+    claim.reviewed_by, claim.reviewed_at = actor.user_id, moment
+    audit.record(session, "claim.reviewed", actor_user_id=actor.user_id, object_type="claim", object_id=claim.id,
+                 quarter_id=evaluation.quarter_id, branch_id=evaluation.branch_id, at=moment,
+                 data={"evaluation_id": evaluation.id, "decision": decision.decision,
+                       "occurrences": decision.occurrences,
+                       "points": str(decision.points) if decision.points is not None else None,
+                       "reason": decision.reason, "step": step})
+
+
+def _add_from_records(session: Session, actor: Principal, evaluation: Evaluation, clean: dict[str, Any],
+                      moment: Any) -> None:
+    claim = Claim(evaluation_id=evaluation.id, standard_id=clean["standard_id"], source=ClaimSource.REVIEW.value,
+                  status=ClaimStatus.ACCEPTED.value, occurrences=clean["occurrences"],
+                  occurred_on=clean["occurred_on"], description=clean["description"],
+                  decision_reason=clean["reason"], reviewed_by=actor.user_id, reviewed_at=moment,
+                  created_by=actor.user_id)
+    session.add(claim)
     session.flush()
-    result = rescore(session, evaluation)
-    evaluation.reviewed_at, evaluation.reviewed_by = moment, actor.user_id
-    return user_tasks.complete_task(session, task_id, actor, {"score": str(result.total), "grade": result.grade},
-                                 audit_data={"score": str(result.total), "grade": result.grade,
-                                             "decisions": len(parsed), "added": len(added)})
+    audit.record(session, "claim.added_at_review", actor_user_id=actor.user_id, object_type="claim",
+                 object_id=claim.id, quarter_id=evaluation.quarter_id, branch_id=evaluation.branch_id, at=moment,
+                 data={"evaluation_id": evaluation.id, "standard_id": claim.standard_id,
+                       "occurrences": claim.occurrences, "reason": clean["reason"]})

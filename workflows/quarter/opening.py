@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -56,43 +57,13 @@ def open_quarter(
     if not actor.holds(Role.PARTY_OFFICE, None):
         raise NotAllowed()
     moment = now()
-    if quarter not in (1, 2, 3, 4):
-        raise _fail("quarter", N_("The quarter is 1, 2, 3 or 4."))
-    if not 2000 <= year <= 2100:
-        raise _fail("year", N_("Enter a year between 2000 and 2100."))
-    if self_eval_deadline.tzinfo is None:
-        raise _fail("self_eval_deadline", N_("The deadline needs a time zone."))
-    if self_eval_deadline <= moment:
-        raise _fail("self_eval_deadline", N_("The self-evaluation deadline must be in the future."))
-    if not 1 <= publicity_days <= 30:
-        raise _fail("publicity_days", N_("Publicity lasts 1 to 30 working days."))
+    _check_values(year, quarter, self_eval_deadline, publicity_days, moment)
     scope_key = "bureau" if unit_id is None else f"u{unit_id}"
     if unit_id is not None and session.get(Unit, unit_id) is None:
         raise _fail("unit_id", N_("Unknown unit."))
-    same_quarter = select(Quarter.id).where(Quarter.year == year, Quarter.quarter == quarter)
-    if scope_key != "bureau":  # a unit's quarter clashes with itself and with a bureau-wide one
-        same_quarter = same_quarter.where(Quarter.scope_key.in_((scope_key, "bureau")))
-    clash = session.scalar(same_quarter.limit(1))
-    if clash is not None:
-        raise _fail("quarter", N_("This quarter is already open for this scope (or for the whole bureau)."))
-    if catalogue_version_id is None:
-        version = session.scalar(select(CatalogueVersion).where(
-            CatalogueVersion.year == year, CatalogueVersion.status == CatalogueStatus.PUBLISHED)
-            .order_by(CatalogueVersion.published_at.desc()).limit(1))
-    else:
-        version = session.get(CatalogueVersion, catalogue_version_id)
-    if version is None or version.status != CatalogueStatus.PUBLISHED:
-        raise _fail("catalogue_version_id", N_("There is no published catalogue for this year: publish one first."))
-
-    people_query = (select(Person.id, Person.branch_id, Person.status, Unit.kind_id)
-                    .join(Branch, Person.branch_id == Branch.id).join(Unit, Branch.unit_id == Unit.id)
-                    .where(Person.active.is_(True), Person.status.in_([s.value for s in EVALUATED_STATUSES]),
-                           Branch.active.is_(True)))
-    if unit_id is not None:
-        people_query = people_query.where(Branch.unit_id == unit_id)
-    people = session.execute(people_query.order_by(Person.branch_id, Person.id)).all()
-    if not people:
-        raise _fail("unit_id", N_("Nobody in this scope is evaluated."))
+    _check_not_open(session, year, quarter, scope_key)
+    version = _catalogue_version(session, year, catalogue_version_id)
+    people = _evaluated_people(session, unit_id)
 
     q = Quarter(year=year, quarter=quarter, unit_id=unit_id, scope_key=scope_key,
                 title=title or f"{year}年第{quarter}季度党员积分考评", catalogue_version_id=version.id,
@@ -102,14 +73,73 @@ def open_quarter(
                 opened_at=moment, opened_by=actor.user_id)
     session.add(q)
     session.flush()
+    counts = _start_instances(session, q, people, actor)
+    _link_instances(session, q.id)
+    audit.record(session, "quarter.opened", actor_user_id=actor.user_id, object_type="quarter", object_id=q.id,
+                 quarter_id=q.id, data={"year": year, "quarter": quarter, "scope": scope_key,
+                                        "catalogue_version_id": version.id, "people": len(people),
+                                        "branches": len(counts), "deadline": self_eval_deadline.isoformat(),
+                                        "publicity_days": publicity_days})
+    return OpenResult(q, len(people), len(counts))
 
-    # Evaluations, in bulk, with their ids back in order.
+
+def _check_values(year: int, quarter: int, deadline: datetime, publicity_days: int, moment: datetime) -> None:
+    if quarter not in (1, 2, 3, 4):
+        raise _fail("quarter", N_("The quarter is 1, 2, 3 or 4."))
+    if not 2000 <= year <= 2100:
+        raise _fail("year", N_("Enter a year between 2000 and 2100."))
+    if deadline.tzinfo is None:
+        raise _fail("self_eval_deadline", N_("The deadline needs a time zone."))
+    if deadline <= moment:
+        raise _fail("self_eval_deadline", N_("The self-evaluation deadline must be in the future."))
+    if not 1 <= publicity_days <= 30:
+        raise _fail("publicity_days", N_("Publicity lasts 1 to 30 working days."))
+
+
+def _check_not_open(session: Session, year: int, quarter: int, scope_key: str) -> None:
+    same_quarter = select(Quarter.id).where(Quarter.year == year, Quarter.quarter == quarter)
+    if scope_key != "bureau":  # a unit's quarter clashes with itself and with a bureau-wide one
+        same_quarter = same_quarter.where(Quarter.scope_key.in_((scope_key, "bureau")))
+    if session.scalar(same_quarter.limit(1)) is not None:
+        raise _fail("quarter", N_("This quarter is already open for this scope (or for the whole bureau)."))
+
+
+def _catalogue_version(session: Session, year: int, version_id: int | None) -> CatalogueVersion:
+    """The version asked for, or the year's published one; refused unless published."""
+    if version_id is None:
+        version = session.scalar(select(CatalogueVersion).where(
+            CatalogueVersion.year == year, CatalogueVersion.status == CatalogueStatus.PUBLISHED)
+            .order_by(CatalogueVersion.published_at.desc()).limit(1))
+    else:
+        version = session.get(CatalogueVersion, version_id)
+    if version is None or version.status != CatalogueStatus.PUBLISHED:
+        raise _fail("catalogue_version_id", N_("There is no published catalogue for this year: publish one first."))
+    return version
+
+
+def _evaluated_people(session: Session, unit_id: int | None) -> list[Any]:
+    """Everybody evaluated in scope: (id, branch, membership, unit kind), by branch."""
+    query = (select(Person.id, Person.branch_id, Person.status, Unit.kind_id)
+             .join(Branch, Person.branch_id == Branch.id).join(Unit, Branch.unit_id == Unit.id)
+             .where(Person.active.is_(True), Person.status.in_([s.value for s in EVALUATED_STATUSES]),
+                    Branch.active.is_(True)))
+    if unit_id is not None:
+        query = query.where(Branch.unit_id == unit_id)
+    people = list(session.execute(query.order_by(Person.branch_id, Person.id)).all())
+    if not people:
+        raise _fail("unit_id", N_("Nobody in this scope is evaluated."))
+    return people
+
+
+def _start_instances(session: Session, q: Quarter, people: list[Any], actor: Principal) -> dict[int, int]:
+    """The evaluations and branch quarters in bulk, a person-quarter instance each (stamped from one
+    engine run), a branch-quarter instance per branch and the bureau-quarter instance. The number
+    of members per branch."""
     ev_rows = [{"quarter_id": q.id, "person_id": p.id, "branch_id": p.branch_id, "unit_kind_id": p.kind_id,
                 "member_status": p.status, "status": EvaluationStatus.SELF_EVALUATION.value,
                 "one_click": False, "recorded_by_branch": False} for p in people]
     ev_ids = list(session.scalars(insert(Evaluation.__table__).returning(
         Evaluation.__table__.c.id, sort_by_parameter_order=True), ev_rows))
-
     counts: dict[int, int] = {}
     for p in people:
         counts[p.branch_id] = counts.get(p.branch_id, 0) + 1
@@ -118,28 +148,22 @@ def open_quarter(
     bq_ids = list(session.scalars(insert(BranchQuarter.__table__).returning(
         BranchQuarter.__table__.c.id, sort_by_parameter_order=True), bq_rows))
 
-    common = {"quarter_id": q.id, "deadline": self_eval_deadline.isoformat(),
+    common = {"quarter_id": q.id, "deadline": q.self_eval_deadline.isoformat(),
               "reminder_at": q.reminder_at.isoformat(), "review_due": q.review_deadline.isoformat()}
     batch.start_many(session, "person_quarter", common, [
         batch.StartItem(data={"person_id": p.id, "branch_id": p.branch_id},
-                          quarter_id=q.id, branch_id=p.branch_id, subject_person_id=p.id,
-                          object_type="evaluation", object_id=ev_id)
+                        quarter_id=q.id, branch_id=p.branch_id, subject_person_id=p.id,
+                        object_type="evaluation", object_id=ev_id)
         for p, ev_id in zip(people, ev_ids, strict=True)
     ], actor_user_id=actor.user_id)
     for (branch_id, n), bq_id in zip(counts.items(), bq_ids, strict=True):
         instances.start_process(session, "branch_quarter", {"quarter_id": q.id, "branch_id": branch_id,
-                                                          "member_count": n, "reviewed": 0, "closed": 0},
-                              quarter_id=q.id, branch_id=branch_id, object_type="branch_quarter",
-                              object_id=bq_id, actor_user_id=actor.user_id)
+                                                            "member_count": n, "reviewed": 0, "closed": 0},
+                                quarter_id=q.id, branch_id=branch_id, object_type="branch_quarter",
+                                object_id=bq_id, actor_user_id=actor.user_id)
     instances.start_process(session, "bureau_quarter", {"quarter_id": q.id, "branch_count": len(counts), "reported": 0},
-                          quarter_id=q.id, object_type="quarter", object_id=q.id, actor_user_id=actor.user_id)
-    _link_instances(session, q.id)
-    audit.record(session, "quarter.opened", actor_user_id=actor.user_id, object_type="quarter", object_id=q.id,
-                 quarter_id=q.id, data={"year": year, "quarter": quarter, "scope": scope_key,
-                                        "catalogue_version_id": version.id, "people": len(people),
-                                        "branches": len(counts), "deadline": self_eval_deadline.isoformat(),
-                                        "publicity_days": publicity_days})
-    return OpenResult(q, len(people), len(counts))
+                            quarter_id=q.id, object_type="quarter", object_id=q.id, actor_user_id=actor.user_id)
+    return counts
 
 
 def _link_instances(session: Session, quarter_id: int) -> None:

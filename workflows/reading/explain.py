@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -133,17 +134,24 @@ def _review(claim: Claim, people: _People) -> dict[str, Any] | None:
     }
 
 
-def build(session: Session, evaluation: Evaluation, *, viewer: Principal | None = None) -> dict[str, Any]:
-    """The whole explanation of one evaluation, for someone allowed to view it."""
-    quarter = session.get(Quarter, evaluation.quarter_id)
-    assert quarter is not None
-    claims = evaluations.claims_of(session, evaluation.id)
-    by_id = {c.id: c for c in claims}
-    provisional = evaluation.explanation is None
-    engine = (evaluations.compute(session, evaluation, counting_only=False, claims=claims).explanation
-              if provisional else evaluation.explanation)
-    assert engine is not None
+@dataclass
+class _Facts:
+    """Everything the explanation of one evaluation shows, each kind read once."""
 
+    evaluation: Evaluation
+    viewer: Principal | None
+    claims: list[Claim]
+    evidence: dict[int, list[Evidence]]
+    appeals: list[Appeal]
+    reports: dict[int, SupervisionReport]
+    history: dict[int, list[dict[str, Any]]]
+    steps: list[AuditEvent]
+    branch_quarter: BranchQuarter | None
+    people: _People
+    standards: dict[int, dict[str, Any]]
+
+
+def _gather(session: Session, evaluation: Evaluation, viewer: Principal | None, claims: list[Claim]) -> _Facts:
     evidence: dict[int, list[Evidence]] = {}
     for item in session.scalars(select(Evidence).where(Evidence.evaluation_id == evaluation.id).order_by(Evidence.id)):
         if item.claim_id is not None:
@@ -168,7 +176,6 @@ def build(session: Session, evaluation: Evaluation, *, viewer: Principal | None 
         *(r.verified_by for r in reports.values()), *(r.reporter_user_id for r in reports.values()),
         *(e.actor_user_id for e in events), *(e.actor_user_id for e in steps),
     ])
-    standards = _standards(session, [c.standard_id for c in claims])
     history: dict[int, list[dict[str, Any]]] = {}
     for event in events:
         data = _audit_data(event.data)
@@ -176,33 +183,48 @@ def build(session: Session, evaluation: Evaluation, *, viewer: Principal | None 
             "action": event.action, "at": iso(event.at), "by": people(event.actor_user_id),
             "data": {k: v for k, v in data.items() if k in (
                 "occurrences", "occurred_on", "description", "decision", "points", "reason", "step")}})
+    return _Facts(evaluation, viewer, claims, evidence, appeals, reports, history, steps, bq, people,
+                  _standards(session, [c.standard_id for c in claims]))
 
-    def claim_part(claim: Claim) -> dict[str, Any]:
-        report = reports.get(claim.report_id) if claim.report_id else None
-        return {
-            "claim_id": claim.id,
-            "standard": standards.get(claim.standard_id),
-            "source": claim.source, "status": claim.status,
-            "occurrences": claim.occurrences, "occurred_on": iso(claim.occurred_on),
-            "description": claim.description or "",
-            "declared_by": people(claim.created_by), "declared_at": iso(claim.created_at),
-            "evidence": [{"id": e.id, "filename": e.filename, "content_type": e.content_type, "size": e.size,
-                          "sha256": e.sha256, "uploaded_by": people(e.uploaded_by), "uploaded_at": iso(e.uploaded_at)}
-                         for e in evidence.get(claim.id, [])],
-            "review": _review(claim, people),
-            "report": None if report is None else {
-                "id": report.id, "status": report.status, "reason": report.decision_reason or "",
-                "verified_by": people(report.verified_by), "verified_at": iso(report.verified_at),
-                "occurred_on": iso(report.occurred_on),
-                **({"reporter": people(report.reporter_user_id) if report.reporter_user_id else
-                    {"id": None, "name": report.reporter_name}}
-                   if viewer is not None and can(viewer, "report.reporter_identity",
-                                                 Target(report.branch_id, report.subject_person_id)) else {}),
-            },
-            "appeals": [_appeal(a, people, viewer, evaluation) for a in appeals if a.claim_id == claim.id],
-            "history": history.get(claim.id, []),
-        }
 
+def _report_part(f: _Facts, report: SupervisionReport | None) -> dict[str, Any] | None:
+    """A report's deduction behind a claim; who reported only for those who may know it."""
+    if report is None:
+        return None
+    out = {"id": report.id, "status": report.status, "reason": report.decision_reason or "",
+           "verified_by": f.people(report.verified_by), "verified_at": iso(report.verified_at),
+           "occurred_on": iso(report.occurred_on)}
+    if f.viewer is not None and can(f.viewer, "report.reporter_identity",
+                                    Target(report.branch_id, report.subject_person_id)):
+        out["reporter"] = (f.people(report.reporter_user_id) if report.reporter_user_id
+                           else {"id": None, "name": report.reporter_name})
+    return out
+
+
+def _claim_part(f: _Facts, claim: Claim) -> dict[str, Any]:
+    """A claim with its standard, who declared it, its files, the review, report and appeals, its history."""
+    people = f.people
+    return {
+        "claim_id": claim.id,
+        "standard": f.standards.get(claim.standard_id),
+        "source": claim.source, "status": claim.status,
+        "occurrences": claim.occurrences, "occurred_on": iso(claim.occurred_on),
+        "description": claim.description or "",
+        "declared_by": people(claim.created_by), "declared_at": iso(claim.created_at),
+        "evidence": [{"id": e.id, "filename": e.filename, "content_type": e.content_type, "size": e.size,
+                      "sha256": e.sha256, "uploaded_by": people(e.uploaded_by), "uploaded_at": iso(e.uploaded_at)}
+                     for e in f.evidence.get(claim.id, [])],
+        "review": _review(claim, people),
+        "report": _report_part(f, f.reports.get(claim.report_id) if claim.report_id else None),
+        "appeals": [_appeal(a, people, f.viewer, f.evaluation) for a in f.appeals if a.claim_id == claim.id],
+        "history": f.history.get(claim.id, []),
+    }
+
+
+def _dimensions(f: _Facts, engine: dict[str, Any]) -> list[dict[str, Any]]:
+    """The scoring engine's items grouped by dimension, each entry with its claim's facts; claims
+    that do not count at all (rejected, revoked) are part of the why too."""
+    by_id = {c.id: c for c in f.claims}
     seen: set[int] = set()
     dimensions: list[dict[str, Any]] = []
     by_item: dict[int, dict[str, Any]] = {}
@@ -211,7 +233,7 @@ def build(session: Session, evaluation: Evaluation, *, viewer: Principal | None 
         for entry in item.get("entries", []):
             claim = by_id.get(entry["claim_id"])
             seen.add(entry["claim_id"])
-            entries.append({**(claim_part(claim) if claim else {"claim_id": entry["claim_id"]}),
+            entries.append({**(_claim_part(f, claim) if claim else {"claim_id": entry["claim_id"]}),
                             "occurrences_counted": entry["occurrences_counted"], "capped_at": entry["capped_at"],
                             "points_per_occurrence": entry["points_per_occurrence"], "adjusted": entry["adjusted"],
                             "points": entry["points"], "counted": entry["counted"], "dropped": entry["dropped"],
@@ -223,21 +245,43 @@ def build(session: Session, evaluation: Evaluation, *, viewer: Principal | None 
         if not dimensions or dimensions[-1]["name"] != item["dimension"]:
             dimensions.append({"name": item["dimension"], "items": []})
         dimensions[-1]["items"].append(row)
-    # Claims that do not count at all (rejected, revoked; drafts once reviewed) are part of the why too.
-    for claim in claims:
+    for claim in f.claims:
         if claim.id in seen:
             continue
-        part = claim_part(claim)
+        part = _claim_part(f, claim)
         row = by_item.get((part["standard"] or {}).get("item_id", -1))
-        entry = {**part, "occurrences_counted": 0, "capped_at": None, "points_per_occurrence": None,
-                 "adjusted": False, "points": money(Decimal(0)), "counted": False, "dropped": None,
-                 "not_counted": claim.status}
         if row is not None:
-            row["entries"].append(entry)
+            row["entries"].append({**part, "occurrences_counted": 0, "capped_at": None, "points_per_occurrence": None,
+                                   "adjusted": False, "points": money(Decimal(0)), "counted": False, "dropped": None,
+                                   "not_counted": claim.status})
     for row in by_item.values():
         row["changed"] = bool(row["entries"])
         row["entries"].sort(key=lambda e: e["claim_id"])
+    return dimensions
 
+
+def _branch_quarter_part(f: _Facts) -> dict[str, Any] | None:
+    bq = f.branch_quarter
+    if bq is None:
+        return None
+    return {"status": bq.status, "approved_by": f.people(bq.approved_by), "approved_at": iso(bq.approved_at),
+            "approval_comment": bq.approval_comment or "", "meeting_date": iso(bq.meeting_date),
+            "meeting_expected": bq.meeting_expected, "meeting_present": bq.meeting_present,
+            "meeting_resolution": bq.meeting_resolution or "",
+            "publicity_start": iso(bq.publicity_start), "publicity_end": iso(bq.publicity_end)}
+
+
+def build(session: Session, evaluation: Evaluation, *, viewer: Principal | None = None) -> dict[str, Any]:
+    """The whole explanation of one evaluation, for someone allowed to view it."""
+    quarter = session.get(Quarter, evaluation.quarter_id)
+    assert quarter is not None
+    claims = evaluations.claims_of(session, evaluation.id)
+    provisional = evaluation.explanation is None
+    engine = (evaluations.compute(session, evaluation, counting_only=False, claims=claims).explanation
+              if provisional else evaluation.explanation)
+    assert engine is not None
+    f = _gather(session, evaluation, viewer, claims)
+    people = f.people
     return {
         "evaluation": {
             "id": evaluation.id, "status": evaluation.status, "member_status": evaluation.member_status,
@@ -255,16 +299,10 @@ def build(session: Session, evaluation: Evaluation, *, viewer: Principal | None 
         "totals": {k: engine.get(k) for k in ("baseline_total", "deductions", "bonuses", "total", "grade",
                                               "pass_line", "excellent_line")},
         "honours": engine.get("honours", []),
-        "dimensions": dimensions,
-        "appeals": [_appeal(a, people, viewer, evaluation) for a in appeals],
-        "branch_quarter": None if bq is None else {
-            "status": bq.status, "approved_by": people(bq.approved_by), "approved_at": iso(bq.approved_at),
-            "approval_comment": bq.approval_comment or "", "meeting_date": iso(bq.meeting_date),
-            "meeting_expected": bq.meeting_expected, "meeting_present": bq.meeting_present,
-            "meeting_resolution": bq.meeting_resolution or "",
-            "publicity_start": iso(bq.publicity_start), "publicity_end": iso(bq.publicity_end),
-        },
-        "steps": [_step(e, people) for e in steps],
+        "dimensions": _dimensions(f, engine),
+        "appeals": [_appeal(a, people, viewer, evaluation) for a in f.appeals],
+        "branch_quarter": _branch_quarter_part(f),
+        "steps": [_step(e, people) for e in f.steps],
     }
 
 
