@@ -17,25 +17,20 @@ from typing import Any
 from flask import current_app, g, jsonify, request
 from flask.globals import request_ctx
 from flask_babel import gettext as _
-from sqlalchemy import and_, bindparam, false, func, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import func, select
 
 from models.catalogue import CatalogueStatus, CatalogueVersion, Standard
 from models.clock import now
 from models.evaluation import (
-    AnnualAssessment,
-    BranchQuarter,
     Claim,
     Evaluation,
     Evidence,
-    FollowUp,
     Quarter,
-    SupervisionReport,
 )
-from models.org import Branch, UnitKind
-from models.people import Person, Role, User
+from models.org import UnitKind
+from models.people import Role, User
 from models.permissions import RULES, Principal, can, may_ever, visible_branch_ids
-from models.process import HumanTask, InstanceStatus, ProcessInstance, TaskState
+from models.process import HumanTask, InstanceStatus, TaskState
 from webapp import LoginUser
 from webapp.api import bodies, bp, serialize
 from webapp.api.serialize import Json, Names
@@ -51,7 +46,6 @@ from workflows.quarter import (
     evaluation,
     evidence,
     locking,
-    notices,
     reports,
     task_actions,
 )
@@ -60,6 +54,7 @@ from workflows.quarter import (
 )
 from workflows.quarter.task_actions import MAX_INT, Spec
 from workflows.reading import inbox, monitor, ranking
+from workflows.reading import tasks as tasks_reading
 
 log = logging.getLogger(__name__)
 
@@ -349,32 +344,6 @@ def my_evaluations():
 # --- Tasks ------------------------------------------------------------------------------------------------------
 
 
-def _history_query(principal: Principal, state: str, filters: inbox.Filters) -> Any:
-    """Done or withdrawn tasks the caller may see (`access.may_see`): their own and their pools',
-    most recent first."""
-    uid = principal.user_id
-    h = HumanTask.__table__
-    mine = [h.c.assignee_id == uid, h.c.completed_by == uid]
-    pools = [access.pool_condition(p) for p in access.pools(principal)]
-    if filters.show == "mine":
-        pools = []
-    elif filters.show == "pool":
-        mine = []
-    query = select(HumanTask).where(HumanTask.state == state, access.not_excluded(principal),
-                                    or_(*(mine + pools) or [false()]))
-    if filters.role:
-        query = query.where(HumanTask.role == filters.role)
-    if filters.quarter_id is not None:
-        query = query.where(HumanTask.quarter_id == filters.quarter_id)
-    if filters.step:
-        query = query.where(HumanTask.bpmn_id == filters.step)
-    if filters.branch_id is not None:
-        query = query.where(HumanTask.branch_id == filters.branch_id)
-    if filters.overdue:
-        query = query.where(HumanTask.due_at < func.coalesce(HumanTask.completed_at, now()))
-    return query.order_by(HumanTask.completed_at.desc(), HumanTask.id.desc())
-
-
 @bp.route(f"{PREFIX}/tasks")
 @guard("signed_in")
 def task_list():
@@ -394,7 +363,7 @@ def task_list():
         found = {t.id: t for t in db.session.scalars(select(HumanTask).where(HumanTask.id.in_(ids or [-1])))}
         rows = [found[i] for i in ids if i in found]
     else:
-        query = _history_query(principal, state, filters)
+        query = tasks_reading.history_query(principal, state, filters)
         total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
         rows = list(db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)))
     return _ok({"items": serialize.tasks(db.session, rows), "page": page, "per_page": per_page, "total": total,
@@ -415,48 +384,29 @@ def task_detail(task_id: int):
 
 
 def task_context(task: HumanTask, principal: Principal) -> Json:
-    """What the person doing the task needs to see, by form."""
+    """What the person doing the task needs to see, by form (`workflows.reading.tasks.context_of`)."""
     s = db.session
-    instance = s.get(ProcessInstance, task.instance_id)
-    assert instance is not None
-    out: Json = {"instance": serialize.instance(instance)}
-    key = task.form_key
-    if instance.object_type == "evaluation" and instance.object_id is not None:
-        ev = s.get(Evaluation, instance.object_id)
-        if ev is not None:
-            out["evaluation"] = serialize.evaluation_full(s, ev, principal)
-        if key == "appeal_decision":
-            appeal = appeals.open_appeal_for(s, instance)
-            names = Names(s)
-            out["appeal"] = serialize.appeal(appeal, principal, names) if appeal else None
-    elif instance.object_type == "branch_quarter" and instance.object_id is not None:
-        bq = s.get(BranchQuarter, instance.object_id)
-        if bq is not None:
-            out["branch_quarter"] = serialize.branch_quarter(s, bq)
-    elif instance.object_type == "report" and instance.object_id is not None:
-        report = s.get(SupervisionReport, instance.object_id)
-        names = Names(s)
-        if report is not None:
-            out["report"] = serialize.report(report, principal, names)
-            if key == "appeal_decision":
-                appeal = appeals.open_appeal_for(s, instance)
-                out["appeal"] = serialize.appeal(appeal, principal, names) if appeal else None
-    elif instance.object_type == "follow_up" and instance.object_id is not None:
-        follow = s.get(FollowUp, instance.object_id)
-        if follow is not None:
-            out["follow_up"] = serialize.follow_up(follow, Names(s))
-    elif instance.object_type == "annual" and instance.object_id is not None:
-        assessment = s.get(AnnualAssessment, instance.object_id)
-        if assessment is not None:
-            out["annual"] = {"id": assessment.id, "year": assessment.year, "status": assessment.status,
-                             "review_comment": assessment.review_comment}
-    if task.quarter_id is not None and key in ("quarter_notice", "filing_acceptance", "quarter_verification"):
-        q = s.get(Quarter, task.quarter_id)
-        if q is not None:
-            out["quarter"] = serialize.quarter(q)
-            out["notice_lists"] = notices.compose(s, q.id)
-            if key == "quarter_verification":
-                out["sample"] = [serialize.evaluation_summary(e, Names(s)) for e in notices.sample(s, q.id)]
+    facts = tasks_reading.context_of(s, task)
+    names = Names(s)
+    out: Json = {"instance": serialize.instance(facts.instance)}
+    if facts.evaluation is not None:
+        out["evaluation"] = serialize.evaluation_full(s, facts.evaluation, principal)
+    if facts.branch_quarter is not None:
+        out["branch_quarter"] = serialize.branch_quarter(s, facts.branch_quarter)
+    if facts.report is not None:
+        out["report"] = serialize.report(facts.report, principal, names)
+    if facts.asks_appeal:
+        out["appeal"] = serialize.appeal(facts.appeal, principal, names) if facts.appeal else None
+    if facts.follow_up is not None:
+        out["follow_up"] = serialize.follow_up(facts.follow_up, names)
+    if facts.annual is not None:
+        a = facts.annual
+        out["annual"] = {"id": a.id, "year": a.year, "status": a.status, "review_comment": a.review_comment}
+    if facts.quarter is not None:
+        out["quarter"] = serialize.quarter(facts.quarter)
+        out["notice_lists"] = facts.notice_lists
+        if facts.sample is not None:
+            out["sample"] = [serialize.evaluation_summary(e, names) for e in facts.sample]
     return out
 
 
@@ -510,7 +460,7 @@ def _complete_and_answer(session: Any, principal: Principal, task_id: int, data:
 def _completion_answer(session: Any, principal: Principal, task_id: int, instance_id: int) -> Json:
     """The completed task, the instance and its open tasks the caller may see, with every name the
     answer shows: one statement."""
-    rows = session.execute(_COMPLETION_ANSWER, {"task_id": task_id, "instance_id": instance_id}).all()
+    rows = tasks_reading.completion_rows(session, task_id, instance_id)
     names = Names(session)
     for r in rows:
         t = r.HumanTask
@@ -524,31 +474,6 @@ def _completion_answer(session: Any, principal: Principal, task_id: int, instanc
             "next_tasks": [serialize.task(t, names) for t in following]}
 
 
-def _answer_query() -> Any:
-    subject, assignee, assignee_person = aliased(Person), aliased(User), aliased(Person)
-    doer, doer_person = aliased(User), aliased(Person)
-    return (
-        select(HumanTask, ProcessInstance.id, ProcessInstance.process_key, ProcessInstance.status,
-               ProcessInstance.current_steps, ProcessInstance.step_status,
-               Branch.name.label("branch_name"), subject.name.label("subject_name"),
-               assignee.username.label("assignee_username"), assignee.display_name.label("assignee_display"),
-               assignee_person.name.label("assignee_person"),
-               doer.username.label("doer_username"), doer.display_name.label("doer_display"),
-               doer_person.name.label("doer_person"))
-        .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-        .outerjoin(Branch, Branch.id == HumanTask.branch_id)
-        .outerjoin(subject, subject.id == HumanTask.subject_person_id)
-        .outerjoin(assignee, assignee.id == HumanTask.assignee_id)
-        .outerjoin(assignee_person, assignee_person.id == assignee.person_id)
-        .outerjoin(doer, doer.id == HumanTask.completed_by)
-        .outerjoin(doer_person, doer_person.id == doer.person_id)
-        .where(or_(HumanTask.id == bindparam("task_id"),
-                   and_(HumanTask.instance_id == bindparam("instance_id"), HumanTask.state == TaskState.OPEN.value)))
-        .order_by(HumanTask.id).execution_options(populate_existing=True)
-    )
-
-
-_COMPLETION_ANSWER = _answer_query()
 
 
 # --- Quarters ------------------------------------------------------------------------------------------------------
