@@ -28,7 +28,7 @@ from models.permissions import Principal
 from workflows.engine import instances, spiff, user_tasks
 from workflows.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 from workflows.i18n import N_
-from workflows.quarter import notify
+from workflows.quarter import fields, notify
 from workflows.quarter.notices import competition_ranks
 
 CENT = Decimal("0.01")
@@ -125,9 +125,10 @@ def _task_assessment(session: Session, actor: Principal, task_id: int, form_key:
 
 def review(session: Session, actor: Principal, task_id: int, *, comment: str) -> user_tasks.Completion:
     task, assessment = _task_assessment(session, actor, task_id, "annual_review")
-    comment = (comment or "").strip()
-    if len(comment) > 4000:
-        raise ValidationFailed(field_errors={"comment": [N_("At most 4000 characters.")]})
+    errors: dict[str, list[str]] = {}
+    comment = fields.text(errors, "comment", comment, limit=fields.MEDIUM)
+    if errors:
+        raise ValidationFailed(field_errors=errors)
     assessment.status, assessment.reviewed_by, assessment.reviewed_at = AnnualStatus.REVIEWED.value, actor.user_id, now()
     assessment.review_comment = comment
     audit.record(session, "annual.reviewed", actor_user_id=actor.user_id, object_type="annual",
@@ -137,14 +138,10 @@ def review(session: Session, actor: Principal, task_id: int, *, comment: str) ->
 
 def approve(session: Session, actor: Principal, task_id: int, *, decision: str, comment: str = "") -> user_tasks.Completion:
     task, assessment = _task_assessment(session, actor, task_id, "annual_approval")
-    comment = (comment or "").strip()
     errors: dict[str, list[str]] = {}
-    if decision not in ("approved", "returned"):
-        errors["decision"] = [N_("Approve or return.")]
-    if decision == "returned" and not comment:
-        errors["comment"] = [N_("Say what must change.")]
-    if len(comment) > 4000:
-        errors["comment"] = [N_("At most 4000 characters.")]
+    fields.decision(errors, "decision", decision, ("approved", "returned"), N_("Approve or return."))
+    comment = fields.text(errors, "comment", comment, limit=fields.MEDIUM,
+                          missing=N_("Say what must change.") if decision == "returned" else None)
     if errors:
         raise ValidationFailed(field_errors=errors)
     assessment.approval_comment = comment

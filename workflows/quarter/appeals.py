@@ -29,7 +29,7 @@ from models.process import Message, ProcessInstance
 from workflows.engine import instances, spiff, user_tasks
 from workflows.errors import NotAllowed, NotFound, ValidationFailed, WindowClosed
 from workflows.i18n import N_
-from workflows.quarter import locking, notify
+from workflows.quarter import fields, locking, notify
 
 MAX_TEXT = 2000
 
@@ -114,14 +114,10 @@ def decide(session: Session, actor: Principal, task_id: int, *, decision: str, r
         raise NotFound()
     evaluation = session.get(Evaluation, appeal.evaluation_id)
     locking.ensure_unlocked(session, evaluation.quarter_id if evaluation else None)
-    reason = (reason or "").strip()
     errors: dict[str, list[str]] = {}
-    if decision not in (AppealStatus.UPHELD, AppealStatus.DISMISSED):
-        errors["decision"] = [N_("Uphold or dismiss.")]
-    if not reason:
-        errors["reason"] = [N_("The appellant will read the reason: write it.")]
-    elif len(reason) > MAX_TEXT:
-        errors["reason"] = [N_("At most 2000 characters.")]
+    fields.decision(errors, "decision", decision, (AppealStatus.UPHELD, AppealStatus.DISMISSED), N_("Uphold or dismiss."))
+    reason = fields.text(errors, "reason", reason, limit=fields.SHORT,
+                         missing=N_("The appellant will read the reason: write it."))
     if errors:
         raise ValidationFailed(field_errors=errors)
     appeal.status, appeal.decided_by, appeal.decided_at, appeal.decision_reason = decision, actor.user_id, now(), reason

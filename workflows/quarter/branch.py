@@ -16,7 +16,7 @@ from models.permissions import Principal
 from workflows.engine import spiff, user_tasks
 from workflows.errors import NotFound, ValidationFailed
 from workflows.i18n import N_
-from workflows.quarter import locking
+from workflows.quarter import fields, locking
 
 
 def branch_quarter_of_task(session: Session, actor: Principal, task_id: int, form_key: str) -> tuple[Any, BranchQuarter]:
@@ -32,13 +32,10 @@ def approve(session: Session, actor: Principal, task_id: int, *, decision: str, 
             returned_person_ids: list[int] | None = None) -> user_tasks.Completion:
     """The secretary approves the branch's reviewed scores, or returns named members for review."""
     task, bq = branch_quarter_of_task(session, actor, task_id, "branch_approval")
-    comment = (comment or "").strip()
     errors: dict[str, list[str]] = {}
     returned: list[int] = []
-    if decision not in ("approved", "returned"):
-        errors["decision"] = [N_("Approve, or return members for review.")]
-    if len(comment) > 2000:
-        errors["comment"] = [N_("At most 2000 characters.")]
+    fields.decision(errors, "decision", decision, ("approved", "returned"), N_("Approve, or return members for review."))
+    comment = fields.text(errors, "comment", comment, limit=fields.SHORT)
     if decision == "returned":
         members = set(session.scalars(select(Evaluation.person_id).where(
             Evaluation.quarter_id == bq.quarter_id, Evaluation.branch_id == bq.branch_id)))
@@ -82,11 +79,8 @@ def confirm_meeting(session: Session, actor: Principal, task_id: int, *, meeting
         errors["meeting_present"] = [N_("Attendance is between 0 and the number expected.")]
     elif expected is not None and present * 2 <= expected:
         errors["meeting_present"] = [N_("A general meeting needs more than half of its members present.")]
-    resolution = (resolution or "").strip()
-    if not resolution:
-        errors["meeting_resolution"] = [N_("Record the meeting's resolution.")]
-    elif len(resolution) > 4000:
-        errors["meeting_resolution"] = [N_("At most 4000 characters.")]
+    resolution = fields.text(errors, "meeting_resolution", resolution, limit=fields.MEDIUM,
+                             missing=N_("Record the meeting's resolution."))
     if errors:
         raise ValidationFailed(field_errors=errors)
     bq.meeting_date, bq.meeting_expected, bq.meeting_present = meeting_date, expected, present

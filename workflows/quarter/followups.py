@@ -17,7 +17,7 @@ from models.permissions import Principal
 from workflows.engine import instances, spiff, user_tasks
 from workflows.errors import NotFound, ValidationFailed
 from workflows.i18n import N_
-from workflows.quarter import notify
+from workflows.quarter import fields, notify
 
 DUE_DAYS = 30
 
@@ -60,14 +60,9 @@ def complete(session: Session, actor: Principal, task_id: int, *, record: str, d
     follow_up = session.get(FollowUp, instance.object_id)
     if follow_up is None:
         raise NotFound()
-    record = (record or "").strip()
     errors: dict[str, list[str]] = {}
-    if not record:
-        errors["record"] = [N_("Record what was done.")]
-    elif len(record) > 4000:
-        errors["record"] = [N_("At most 4000 characters.")]
-    if done_on is not None and done_on > now().date():
-        errors["done_on"] = [N_("The date cannot be in the future.")]
+    record = fields.text(errors, "record", record, limit=fields.MEDIUM, missing=N_("Record what was done."))
+    fields.not_in_future(errors, "done_on", done_on, N_("The date cannot be in the future."))
     if errors:
         raise ValidationFailed(field_errors=errors)
     follow_up.record, follow_up.done_by, follow_up.done_at = record, actor.user_id, now()

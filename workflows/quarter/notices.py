@@ -37,7 +37,7 @@ from models.values import points_text
 from workflows.engine import spiff, user_tasks
 from workflows.errors import NotAllowed, NotFound, ValidationFailed
 from workflows.i18n import N_
-from workflows.quarter import locking, notify
+from workflows.quarter import fields, locking, notify
 
 PERSON_FOLLOW_UPS = (FollowUpKind.REMINDER_TALK, FollowUpKind.CRITICISM, FollowUpKind.AWARD_DISQUALIFICATION)
 BRANCH_FOLLOW_UPS = (FollowUpKind.SECRETARY_INTERVIEW, FollowUpKind.CRITICISM_NOTICE)
@@ -118,13 +118,8 @@ def save_notice(session: Session, actor: Principal, task_id: int, *, title: str,
     locking.ensure_unlocked(session, quarter.id)
     lists = compose(session, quarter.id)
     errors: dict[str, list[str]] = {}
-    title, body = (title or "").strip(), (body or "").strip()
-    if not title:
-        errors["title"] = [N_("The notice needs a title.")]
-    elif len(title) > 300:
-        errors["title"] = [N_("At most 300 characters.")]
-    if len(body) > 20000:
-        errors["body"] = [N_("At most 20000 characters.")]
+    title = fields.text(errors, "title", title, limit=300, missing=N_("The notice needs a title."))
+    body = fields.text(errors, "body", body, limit=fields.LONG)
     all_people = set(session.scalars(select(Evaluation.person_id).where(Evaluation.quarter_id == quarter.id)))
     commended = [int(p) for p in commended_person_ids if int(p) in all_people]
     under_ids = {u["person_id"] for u in lists["under_pass"]}
@@ -208,14 +203,10 @@ def accept_filing(session: Session, actor: Principal, task_id: int, *, decision:
     """The leading group accepts the quarter for filing (it is then locked) or returns it."""
     task, quarter = _task_quarter(session, actor, task_id, "filing_acceptance")
     locking.ensure_unlocked(session, quarter.id)
-    comment = (comment or "").strip()
     errors: dict[str, list[str]] = {}
-    if decision not in ("accepted", "returned"):
-        errors["decision"] = [N_("Accept or return.")]
-    if decision == "returned" and not comment:
-        errors["comment"] = [N_("Say what must be done before filing.")]
-    if len(comment) > 4000:
-        errors["comment"] = [N_("At most 4000 characters.")]
+    fields.decision(errors, "decision", decision, ("accepted", "returned"), N_("Accept or return."))
+    comment = fields.text(errors, "comment", comment, limit=fields.MEDIUM,
+                          missing=N_("Say what must be done before filing.") if decision == "returned" else None)
     if errors:
         raise ValidationFailed(field_errors=errors)
     audit.record(session, "quarter.filing", actor_user_id=actor.user_id, object_type="quarter", object_id=quarter.id,
@@ -263,15 +254,11 @@ def record_verification(session: Session, actor: Principal, task_id: int, findin
         except (TypeError, ValueError):
             evaluation_id = -1
         result = finding.get("result")
-        text = (finding.get("finding") or "").strip()
         if evaluation_id not in evaluation_ids:
             errors.setdefault(f"findings-{i}", []).append(N_("Not an evaluation of this quarter."))
-        if result not in ("consistent", "issue"):
-            errors.setdefault(f"findings-{i}", []).append(N_("Consistent, or an issue."))
-        if result == "issue" and not text:
-            errors.setdefault(f"findings-{i}", []).append(N_("Describe the issue."))
-        if len(text) > 4000:
-            errors.setdefault(f"findings-{i}", []).append(N_("At most 4000 characters."))
+        fields.decision(errors, f"findings-{i}", result, ("consistent", "issue"), N_("Consistent, or an issue."))
+        text = fields.text(errors, f"findings-{i}", finding.get("finding"), limit=fields.MEDIUM,
+                           missing=N_("Describe the issue.") if result == "issue" else None)
         clean.append((evaluation_id, result, text))
     if not clean:
         errors["findings"] = [N_("Record at least one checked evaluation.")]

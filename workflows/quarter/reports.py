@@ -32,7 +32,7 @@ from workflows.engine import instances, spiff, user_tasks
 from workflows.errors import NotAllowed, NotFound, ValidationFailed, WindowClosed
 from workflows.i18n import N_
 from workflows.quarter import evaluation as evaluations
-from workflows.quarter import locking, notify
+from workflows.quarter import fields, locking, notify
 from workflows.quarter import opening as quarter
 
 APPEAL_WORKING_DAYS = 5
@@ -50,13 +50,8 @@ def submit(session: Session, actor: Principal, *, subject_person_id: int, text: 
         errors["subject_person_id"] = [N_("Choose the member the report is about.")]
     elif person.id == actor.person_id:
         errors["subject_person_id"] = [N_("You cannot report yourself.")]
-    text = (text or "").strip()
-    if not text:
-        errors["text"] = [N_("Describe what happened.")]
-    elif len(text) > 4000:
-        errors["text"] = [N_("At most 4000 characters.")]
-    if occurred_on is not None and occurred_on > now().date():
-        errors["occurred_on"] = [N_("The date cannot be in the future.")]
+    text = fields.text(errors, "text", text, limit=fields.MEDIUM, missing=N_("Describe what happened."))
+    fields.not_in_future(errors, "occurred_on", occurred_on, N_("The date cannot be in the future."))
     if suggested_standard_id is not None:
         from models.catalogue import Standard
 
@@ -118,13 +113,10 @@ def verify(session: Session, actor: Principal, task_id: int, *, decision: str, r
     """The points group decides: substantiated (with the deduction standard) or not, with a reason."""
     task, report = _task_report(session, actor, task_id, "report_verification")
     errors: dict[str, list[str]] = {}
-    reason = (reason or "").strip()
-    if decision not in (ReportStatus.SUBSTANTIATED, ReportStatus.UNSUBSTANTIATED):
-        errors["decision"] = [N_("Substantiated or not.")]
-    if not reason:
-        errors["reason"] = [N_("Give the reason: the member and the reporter read it.")]
-    elif len(reason) > 4000:
-        errors["reason"] = [N_("At most 4000 characters.")]
+    fields.decision(errors, "decision", decision, (ReportStatus.SUBSTANTIATED, ReportStatus.UNSUBSTANTIATED),
+                    N_("Substantiated or not."))
+    reason = fields.text(errors, "reason", reason, limit=fields.MEDIUM,
+                         missing=N_("Give the reason: the member and the reporter read it."))
     if decision == ReportStatus.SUBSTANTIATED:
         target_evaluation = quarter.open_quarter_for_person(session, report.subject_person_id)
         if target_evaluation is None:
