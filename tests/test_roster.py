@@ -462,10 +462,10 @@ def test_nothing_is_half_imported_when_the_database_changed_after_the_preview(cl
     response = upload(client, workbook([person_row("H1"), person_row("H2", username="late")]))
     token = response.headers["Location"].split("/admin/roster/")[1].split("?")[0]
     # Meanwhile somebody takes the username.
-    from workflows.org import org as org_service
+    from workflows.org import people as org_people
 
-    org_service.create_person(db_session, employee_no="Z9", name="抢先者", branch_id=org.branches["a1"].id,
-                              joined_party_on=date(2000, 1, 1), username="late")
+    org_people.create_person(db_session, employee_no="Z9", name="抢先者", branch_id=org.branches["a1"].id,
+                             joined_party_on=date(2000, 1, 1), username="late")
     db_session.commit()
     response = client.post(f"/admin/roster/{token}/confirm", data={"update_existing": ""})
     assert response.status_code == 422
@@ -507,15 +507,16 @@ def test_upload_without_a_file_is_a_form_error(client, org, login):
 def test_another_administrators_upload_is_not_found(client, app, org, login, db_session):
     from models.people import Role
     from tests.factories import password_hash
-    from workflows.org import org as org_service
+    from workflows.org import people as org_people
+    from workflows.org import roles as org_roles
 
     login("admin")
     response = upload(client, workbook([person_row("S1")]))
     location = response.headers["Location"]
-    other = org_service.create_person(db_session, employee_no="ADM2", name="二号管理员",
-                                      branch_id=None, status="none", username="admin2",
-                                      password_hash=password_hash())
-    org_service.assign_role(db_session, other.user, Role.ADMINISTRATOR, None, actor_user_id=None)
+    other = org_people.create_person(db_session, employee_no="ADM2", name="二号管理员",
+                                     branch_id=None, status="none", username="admin2",
+                                     password_hash=password_hash())
+    org_roles.assign_role(db_session, other.user, Role.ADMINISTRATOR, None, actor_user_id=None)
     db_session.commit()
     login("admin2")
     assert client.get(location).status_code == 404

@@ -35,11 +35,12 @@ from sqlalchemy.orm import Session, selectinload
 
 from models import audit
 from models.clock import now
+from models.db import chunks
 from models.org import Branch
 from models.people import MembershipStatus, Person, User
 from workflows.errors import Conflict, NotFound, ValidationFailed
 from workflows.i18n import N_
-from workflows.org import org
+from workflows.org import accounts, people, units
 
 MAX_ROWS = 50_000
 MAX_BYTES = 10 * 1024 * 1024
@@ -312,7 +313,7 @@ def _convert(key: str, value: Any) -> tuple[Any, str | None, bool]:
         return (gender or ""), (None if gender else N_("Unknown gender: use 男 or 女.")), False
     if key == "username":
         text = text.lower()
-        if not org.USERNAME_PATTERN.match(text):
+        if not accounts.USERNAME_PATTERN.match(text):
             return "", N_("Use lower-case letters, digits and . _ @ - only (at most 80)."), False
     return text, None, False
 
@@ -427,17 +428,6 @@ class Plan:
         return sum(1 for i in self.items if i.username)
 
 
-def _chunked(values: Iterable[str], size: int = 500) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for value in values:
-        batch.append(value)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _branch_lookup(session: Session) -> dict[str, Branch]:
     """Branches by exact name and by code (codes without regard to case)."""
     every = list(session.scalars(select(Branch)))
@@ -452,7 +442,7 @@ def plan_import(session: Session, parsed: ParsedRoster, *, update_existing: bool
     branches = _branch_lookup(session)
     employee_nos = [r["employee_no"] for r in parsed.rows]
     known: dict[str, Person] = {}
-    for chunk in _chunked(employee_nos):
+    for chunk in chunks(employee_nos, 500):
         for person in session.scalars(select(Person).where(Person.employee_no.in_(chunk))
                                       .options(selectinload(Person.user))):
             known[person.employee_no] = person
@@ -482,14 +472,14 @@ def plan_import(session: Session, parsed: ParsedRoster, *, update_existing: bool
             continue
         values = _merged_values(person, record, parsed.columns)
         values["branch_id"] = branch.id if branch is not None else None
-        for name, messages in org.membership_errors(values["status"], *(_as_date(values[k]) for k in DATE_KEYS)).items():
+        for name, messages in people.membership_errors(values["status"], *(_as_date(values[k]) for k in DATE_KEYS)).items():
             for message in messages:
                 problem(record, name, message)
                 ok = False
         username = None
         if person is None or person.user is None:
-            username = record.get("username") or org.default_username(record["employee_no"])
-            if not org.USERNAME_PATTERN.match(username):
+            username = record.get("username") or accounts.default_username(record["employee_no"])
+            if not accounts.USERNAME_PATTERN.match(username):
                 problem(record, "username", N_("No username can be made from this employee number. Fill in the "
                                                "column 用户名."))
                 ok = False
@@ -505,7 +495,7 @@ def plan_import(session: Session, parsed: ParsedRoster, *, update_existing: bool
                         values["name"], branch.name if branch else "", person.id if person else None, username)
         pending.append((item, values))
     taken: set[str] = set()
-    for chunk in _chunked(wanted_usernames):
+    for chunk in chunks(list(wanted_usernames), 500):
         taken |= set(session.scalars(select(User.username).where(User.username.in_(chunk))))
     for item, values in pending:
         if item.username in taken:
@@ -588,7 +578,7 @@ def apply_import(session: Session, plan: Plan, *, actor_user_id: int | None, sou
         active[person.id] = person.active
     session.flush()
     user_ids = _bulk_insert(session, User, [
-        {"username": i.username, "password_hash": org.UNUSABLE_PASSWORD, "person_id": person_ids[i.employee_no],
+        {"username": i.username, "password_hash": accounts.UNUSABLE_PASSWORD, "person_id": person_ids[i.employee_no],
          "must_change_password": True, "active": active.get(person_ids[i.employee_no], True)}
         for i in new_items + updated if i.username], User.person_id)
     for item in new_items:
@@ -759,7 +749,7 @@ def template_workbook(session: Session) -> bytes:
             data.add_data_validation(rule)
     branches_sheet = workbook.create_sheet("党支部")
     _header(branches_sheet, ["党支部", "代码", "所属单位"], [32, 10, 28])
-    active = [b for b in org.branches(session) if b.active]
+    active = [b for b in units.branches(session) if b.active]
     for row, branch in enumerate(active, start=2):
         _put(branches_sheet, row, [branch.name, branch.code, branch.unit.name])
     if active:
