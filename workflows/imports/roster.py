@@ -38,9 +38,11 @@ from models.clock import now
 from models.db import chunks
 from models.org import Branch
 from models.people import MembershipStatus, Person, User
+from models.permissions import Principal
 from workflows.errors import Conflict, NotFound, ValidationFailed
 from workflows.i18n import N_
 from workflows.org import accounts, people, units
+from workflows.org.common import require_admin
 
 MAX_ROWS = 50_000
 MAX_BYTES = 10 * 1024 * 1024
@@ -557,8 +559,9 @@ def _bulk_insert(session: Session, model: type, rows: list[dict[str, Any]], key:
     return ids
 
 
-def apply_import(session: Session, plan: Plan, *, actor_user_id: int | None, source: str = "") -> ImportResult:
+def apply_import(session: Session, actor: Principal, plan: Plan, *, source: str = "") -> ImportResult:
     """Write a plan without errors: every new person, account and change, or (on error) nothing."""
+    require_admin(actor)
     if plan.problems:
         raise ValidationFailed(N_("The roster has errors. Correct them in the workbook and upload it again; "
                                   "nothing was imported."))
@@ -583,18 +586,18 @@ def apply_import(session: Session, plan: Plan, *, actor_user_id: int | None, sou
         for i in new_items + updated if i.username], User.person_id)
     for item in new_items:
         person_id = person_ids[item.employee_no]
-        audit.record(session, "person.imported", actor_user_id=actor_user_id, object_type="person",
+        audit.record(session, "person.imported", actor_user_id=actor.acting_user_id, object_type="person",
                      object_id=person_id, branch_id=item.values["branch_id"],
                      data={"employee_no": item.employee_no, "user_id": user_ids.get(person_id), "source": source})
     for item in updated:
         person_id = person_ids[item.employee_no]
-        audit.record(session, "person.updated", actor_user_id=actor_user_id, object_type="person",
+        audit.record(session, "person.updated", actor_user_id=actor.acting_user_id, object_type="person",
                      object_id=person_id, branch_id=item.values["branch_id"],
                      data={**item.changes, "user_id": user_ids.get(person_id), "source": source})
     counts = plan.counts
-    audit.record(session, "roster.imported", actor_user_id=actor_user_id, object_type="roster", object_id=source,
-                 data={"new": counts["new"], "updated": counts["updated"], "unchanged": counts["unchanged"],
-                       "accounts": len(user_ids)})
+    audit.record(session, "roster.imported", actor_user_id=actor.acting_user_id, object_type="roster",
+                 object_id=source, data={"new": counts["new"], "updated": counts["updated"],
+                                         "unchanged": counts["unchanged"], "accounts": len(user_ids)})
     return ImportResult(counts["new"], counts["updated"], counts["unchanged"], sorted(user_ids.values()))
 
 
@@ -606,7 +609,7 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32}$")
 @dataclass
 class Staged:
     token: str
-    actor_user_id: int
+    actor_user_id: int | None  # the uploader's acting user id (None: the system)
     created_at: str
     filename: str
     sha256: str
@@ -615,20 +618,23 @@ class Staged:
     imported: dict[str, Any] | None = None
 
 
-def stage(directory: Path, *, data: bytes, filename: str, parsed: ParsedRoster, actor_user_id: int) -> str:
-    """Keep an upload (the file and its parsed rows) on the server; returns the token that names it."""
+def stage(directory: Path, actor: Principal, *, data: bytes, filename: str, parsed: ParsedRoster) -> str:
+    """Keep an upload (the file and its parsed rows) on the server, bound to its uploader; returns the token
+    that names it."""
+    require_admin(actor)
     directory.mkdir(parents=True, exist_ok=True)
     purge_expired(directory)
     token = secrets.token_urlsafe(24)
     _write(directory / f"{token}.xlsx", data)
-    staged = Staged(token, actor_user_id, now().isoformat(), _safe_filename(filename),
+    staged = Staged(token, actor.acting_user_id, now().isoformat(), _safe_filename(filename),
                     hashlib.sha256(data).hexdigest(), len(data), parsed)
     _save(directory, staged)
     return token
 
 
-def load_staged(directory: Path, token: str, *, actor_user_id: int) -> Staged:
+def load_staged(directory: Path, actor: Principal, token: str) -> Staged:
     """The upload named by `token`, if it is this administrator's and has not expired."""
+    require_admin(actor)
     path = directory / f"{token}.json" if _TOKEN.match(token or "") else None
     if path is None or not path.is_file():
         raise NotFound(N_("This upload is no longer available. Please upload the workbook again."))
@@ -641,7 +647,7 @@ def load_staged(directory: Path, token: str, *, actor_user_id: int) -> Staged:
             parsed["total_rows"], parsed.get("letters", {})))
     except (ValueError, KeyError, TypeError):
         raise NotFound(N_("This upload is no longer available. Please upload the workbook again.")) from None
-    if staged.actor_user_id != actor_user_id or _expired(staged.created_at):
+    if staged.actor_user_id != actor.acting_user_id or _expired(staged.created_at):
         raise NotFound(N_("This upload is no longer available. Please upload the workbook again."))
     return staged
 

@@ -16,9 +16,10 @@ from models import audit
 from models.clock import now
 from models.db import chunks
 from models.people import LoginAttempt, Person, Role, User
+from models.permissions import Principal
 from workflows.errors import Conflict, DomainError, ValidationFailed
 from workflows.i18n import N_
-from workflows.org.common import active_administrators, flip, get, raise_if
+from workflows.org.common import active_administrators, flip, get, raise_if, require_admin
 
 # Verifying against this when the user does not exist keeps the timing of both answers alike.
 _DUMMY_HASH = generate_password_hash("not-a-real-password-of-anybody")
@@ -113,13 +114,14 @@ def validate_new_password(new: str, username: str = "") -> None:
         raise ValidationFailed(field_errors={"new_password": errors})
 
 
-def set_password(session: Session, user: User, new: str, *, actor_user_id: int | None, must_change: bool) -> None:
+def set_password(session: Session, actor: Principal, user: User, new: str, *, must_change: bool) -> None:
     """An administrator sets a password (e.g. a reset); the user changes it at next sign-in."""
+    require_admin(actor)
     validate_new_password(new, user.username)
     user.password_hash = hash_password(new)
     user.must_change_password = must_change
     user.session_epoch += 1
-    audit.record(session, "user.password_reset", actor_user_id=actor_user_id, object_type="user", object_id=user.id)
+    audit.record(session, "user.password_reset", actor_user_id=actor.acting_user_id, object_type="user", object_id=user.id)
 
 
 # --- Accounts -----------------------------------------------------------------------------------
@@ -157,9 +159,9 @@ def username_errors(session: Session, username: str, *, except_user_id: int | No
     return []
 
 
-def create_account(session: Session, person_id: int, *, username: str | None = None,
-                   actor_user_id: int | None) -> User:
+def create_account(session: Session, actor: Principal, person_id: int, *, username: str | None = None) -> User:
     """Open a sign-in account for a person: no usable password until one is issued or reset."""
+    require_admin(actor)
     person = get(session, Person, person_id)
     if person.user is not None:
         raise Conflict(N_("This person already has an account."))
@@ -169,7 +171,7 @@ def create_account(session: Session, person_id: int, *, username: str | None = N
                 must_change_password=True, active=person.active)
     session.add(user)
     session.flush()
-    audit.record(session, "user.created", actor_user_id=actor_user_id, object_type="user", object_id=user.id,
+    audit.record(session, "user.created", actor_user_id=actor.acting_user_id, object_type="user", object_id=user.id,
                  data={"username": username, "person_id": person.id}, branch_id=person.branch_id)
     return user
 
@@ -178,34 +180,37 @@ def _is_administrator(user: User) -> bool:
     return any(a.role == Role.ADMINISTRATOR.value and a.branch_id is None for a in user.roles)
 
 
-def set_account_active(session: Session, user_id: int, active: bool, *, actor_user_id: int | None) -> User:
+def set_account_active(session: Session, actor: Principal, user_id: int, active: bool) -> User:
     """(De)activate an account; deactivation signs it out everywhere. Nobody locks out the last administrator."""
+    require_admin(actor)
     user = get(session, User, user_id)
     if not active:
-        if user.id == actor_user_id:
+        if user.id == actor.acting_user_id:
             raise Conflict(N_("You cannot deactivate your own account."))
         if _is_administrator(user) and not active_administrators(session, user.id):
             raise Conflict(N_("This is the last active administrator."))
     if user.active and not active:
         user.session_epoch += 1
-    flip(session, user, "user", active, actor_user_id)
+    flip(session, actor, user, "user", active)
     return user
 
 
-def reset_password(session: Session, user_id: int, *, actor_user_id: int | None) -> str:
+def reset_password(session: Session, actor: Principal, user_id: int) -> str:
     """Give an account a new random password, shown once; it must be changed at next sign-in."""
+    require_admin(actor)
     user = get(session, User, user_id)
     password = generate_password()
-    set_password(session, user, password, actor_user_id=actor_user_id, must_change=True)
+    set_password(session, actor, user, password, must_change=True)
     return password
 
 
-def require_password_change(session: Session, user_id: int, *, actor_user_id: int | None) -> User:
+def require_password_change(session: Session, actor: Principal, user_id: int) -> User:
     """Make the user choose a new password at their next sign-in."""
+    require_admin(actor)
     user = get(session, User, user_id)
     if not user.must_change_password:
         user.must_change_password = True
-        audit.record(session, "user.must_change_password", actor_user_id=actor_user_id, object_type="user",
+        audit.record(session, "user.must_change_password", actor_user_id=actor.acting_user_id, object_type="user",
                      object_id=user.id)
     return user
 
@@ -219,13 +224,14 @@ def accounts_without_password(session: Session, user_ids: Iterable[int] | None =
     return [i for chunk in chunks(wanted, 500) for i in session.scalars(query.where(User.id.in_(chunk)))]
 
 
-def issue_initial_passwords(session: Session, user_ids: Iterable[int], *, actor_user_id: int | None,
+def issue_initial_passwords(session: Session, actor: Principal, user_ids: Iterable[int], *,
                             limit: int = ISSUE_BATCH) -> list[tuple[User, str]]:
     """Initial passwords for active accounts that have none yet (e.g. just imported), `limit` at a time.
 
     Accounts that already have a password are left alone: a reset is a separate, deliberate act.
     The plain passwords are returned to be handed over once and are never stored.
     """
+    require_admin(actor)
     ids = accounts_without_password(session, user_ids)[:limit]
     users = [u for chunk in chunks(ids, 500) for u in session.scalars(
         select(User).where(User.id.in_(chunk)).order_by(User.id))]
@@ -236,6 +242,6 @@ def issue_initial_passwords(session: Session, user_ids: Iterable[int], *, actor_
         user.must_change_password = True
         user.session_epoch += 1
         issued.append((user, password))
-        audit.record(session, "user.initial_password_issued", actor_user_id=actor_user_id, object_type="user",
+        audit.record(session, "user.initial_password_issued", actor_user_id=actor.acting_user_id, object_type="user",
                      object_id=user.id)
     return issued

@@ -10,11 +10,18 @@ from sqlalchemy.orm import Session
 from models import audit
 from models.org import Branch
 from models.people import Role, RoleAssignment, User
-from workflows.errors import NotFound, ValidationFailed
+from models.permissions import Principal, can
+from workflows.errors import NotAllowed, NotFound, ValidationFailed
 from workflows.i18n import N_
 
 M = TypeVar("M")
 Errors = dict[str, list[str]]
+
+
+def require_admin(actor: Principal) -> None:
+    """Organisation, people, accounts, roles and the roster are the administrator's (bureau-wide)."""
+    if not can(actor, "admin.manage"):
+        raise NotAllowed()
 
 
 def get(session: Session, model: type[M], ident: int | None) -> M:
@@ -54,13 +61,13 @@ def apply_changes(obj: object, values: dict[str, Any]) -> dict[str, list[Any]]:
     return changes
 
 
-def flip(session: Session, obj: Any, kind: str, active: bool, actor_user_id: int | None,
+def flip(session: Session, actor: Principal, obj: Any, kind: str, active: bool,
          branch_id: int | None = None) -> None:
     """Set `active` and audit it as "<kind>.activated" / "<kind>.deactivated" (nothing when unchanged)."""
     if obj.active != active:
         obj.active = active
-        audit.record(session, f"{kind}.{'activated' if active else 'deactivated'}", actor_user_id=actor_user_id,
-                     object_type=kind, object_id=obj.id, branch_id=branch_id)
+        audit.record(session, f"{kind}.{'activated' if active else 'deactivated'}",
+                     actor_user_id=actor.acting_user_id, object_type=kind, object_id=obj.id, branch_id=branch_id)
 
 
 def branch_errors(session: Session, branch_id: int | None, errors: Errors) -> None:

@@ -10,10 +10,21 @@ from sqlalchemy.orm import Session
 from models import audit
 from models.clock import now
 from models.people import MembershipStatus, Person, RoleAssignment, User
+from models.permissions import Principal
 from workflows.errors import Conflict, ValidationFailed
 from workflows.i18n import N_
 from workflows.org import accounts
-from workflows.org.common import Errors, apply_changes, branch_errors, flip, get, raise_if, require, taken
+from workflows.org.common import (
+    Errors,
+    apply_changes,
+    branch_errors,
+    flip,
+    get,
+    raise_if,
+    require,
+    require_admin,
+    taken,
+)
 
 # The Communist Party of China was founded in July 1921: no membership date can be earlier.
 EARLIEST_PARTY_DATE = date(1921, 7, 1)
@@ -60,6 +71,7 @@ def membership_errors(
 
 def create_person(
     session: Session,
+    actor: Principal,
     *,
     employee_no: str,
     name: str,
@@ -73,9 +85,9 @@ def create_person(
     phone: str = "",
     username: str | None = None,
     password_hash: str | None = None,
-    actor_user_id: int | None = None,
 ) -> Person:
     """Add a person (and, with `username`, their account)."""
+    require_admin(actor)
     errors: Errors = {}
     employee_no, name = (employee_no or "").strip(), (name or "").strip()
     if not employee_no:
@@ -114,9 +126,9 @@ def create_person(
                     must_change_password=password_hash is None)
         session.add(user)
         session.flush()
-        audit.record(session, "user.created", actor_user_id=actor_user_id, object_type="user", object_id=user.id,
+        audit.record(session, "user.created", actor_user_id=actor.acting_user_id, object_type="user", object_id=user.id,
                      data={"username": username, "person_id": person.id}, branch_id=branch_id)
-    audit.record(session, "person.created", actor_user_id=actor_user_id, object_type="person", object_id=person.id,
+    audit.record(session, "person.created", actor_user_id=actor.acting_user_id, object_type="person", object_id=person.id,
                  data={"employee_no": employee_no, "branch_id": branch_id, "status": str(status)},
                  branch_id=branch_id)
     return person
@@ -124,6 +136,7 @@ def create_person(
 
 def update_person(
     session: Session,
+    actor: Principal,
     person_id: int,
     *,
     employee_no: str,
@@ -131,9 +144,9 @@ def update_person(
     gender: str = "",
     position: str = "",
     phone: str = "",
-    actor_user_id: int | None,
 ) -> Person:
     """Edit a person's particulars (branch and membership status have their own actions)."""
+    require_admin(actor)
     person = get(session, Person, person_id)
     values = {"employee_no": (employee_no or "").strip(), "name": (name or "").strip(),
               "gender": (gender or "").strip(), "position": (position or "").strip(), "phone": (phone or "").strip()}
@@ -146,14 +159,14 @@ def update_person(
     raise_if(errors)
     changes = apply_changes(person, values)
     if changes:
-        audit.record(session, "person.updated", actor_user_id=actor_user_id, object_type="person",
+        audit.record(session, "person.updated", actor_user_id=actor.acting_user_id, object_type="person",
                      object_id=person.id, data=changes, branch_id=person.branch_id)
     return person
 
 
-def move_person(session: Session, person_id: int, branch_id: int | None, *,
-                actor_user_id: int | None) -> list[RoleAssignment]:
+def move_person(session: Session, actor: Principal, person_id: int, branch_id: int | None) -> list[RoleAssignment]:
     """Move a person to another branch; returns the roles they still hold in the old one."""
+    require_admin(actor)
     person = get(session, Person, person_id)
     errors: Errors = {}
     if branch_id is None and person.status != MembershipStatus.NONE:
@@ -166,7 +179,7 @@ def move_person(session: Session, person_id: int, branch_id: int | None, *,
     person.branch_id = branch_id
     session.flush()
     session.expire(person, ["branch"])
-    audit.record(session, "person.moved", actor_user_id=actor_user_id, object_type="person", object_id=person.id,
+    audit.record(session, "person.moved", actor_user_id=actor.acting_user_id, object_type="person", object_id=person.id,
                  data={"branch_id": [old, branch_id]}, branch_id=branch_id)
     if person.user is None or old is None:
         return []
@@ -175,15 +188,16 @@ def move_person(session: Session, person_id: int, branch_id: int | None, *,
 
 def change_membership(
     session: Session,
+    actor: Principal,
     person_id: int,
     *,
     status: str,
     joined_party_on: date | None,
     full_member_on: date | None,
     activist_since: date | None,
-    actor_user_id: int | None,
 ) -> Person:
     """Change a person's membership status and its dates (e.g. 转正: probationary → full)."""
+    require_admin(actor)
     person = get(session, Person, person_id)
     try:
         status = MembershipStatus(status).value
@@ -196,17 +210,18 @@ def change_membership(
     changes = apply_changes(person, {"status": status, "joined_party_on": joined_party_on,
                                      "full_member_on": full_member_on, "activist_since": activist_since})
     if changes:
-        audit.record(session, "person.status_changed", actor_user_id=actor_user_id, object_type="person",
+        audit.record(session, "person.status_changed", actor_user_id=actor.acting_user_id, object_type="person",
                      object_id=person.id, data=changes, branch_id=person.branch_id)
     return person
 
 
-def set_person_active(session: Session, person_id: int, active: bool, *, actor_user_id: int | None) -> Person:
+def set_person_active(session: Session, actor: Principal, person_id: int, active: bool) -> Person:
     """(De)activate a person, e.g. on leaving the bureau. Deactivation also closes their account."""
+    require_admin(actor)
     person = get(session, Person, person_id)
     if active and person.branch_id is not None and not person.branch.active:  # type: ignore[union-attr]
         raise Conflict(N_("The branch of this person is inactive. Move the person to an active branch first."))
     if not active and person.user is not None and person.user.active:
-        accounts.set_account_active(session, person.user.id, False, actor_user_id=actor_user_id)
-    flip(session, person, "person", active, actor_user_id, person.branch_id)
+        accounts.set_account_active(session, actor, person.user.id, False)
+    flip(session, actor, person, "person", active, person.branch_id)
     return person

@@ -18,17 +18,19 @@ from models.people import (
     RoleAssignment,
     User,
 )
+from models.permissions import Principal
 from workflows.errors import Conflict, NotFound, ValidationFailed
 from workflows.i18n import N_
-from workflows.org.common import Errors, active_administrators, branch_errors, raise_if
+from workflows.org.common import Errors, active_administrators, branch_errors, raise_if, require_admin
 
 MIN_REVIEWERS = 2
 
 
 def assign_role(
-    session: Session, user: User, role: Role | str, branch_id: int | None, *, actor_user_id: int | None
+    session: Session, actor: Principal, user: User, role: Role | str, branch_id: int | None
 ) -> RoleAssignment:
     """Give a user a role in a branch (or bureau-wide, branch_id None)."""
+    require_admin(actor)
     try:
         role = Role(role)
     except ValueError:
@@ -51,23 +53,24 @@ def assign_role(
     if existing is not None:
         raise Conflict(N_("This person already holds this role there."))
     assignment = RoleAssignment(user_id=user.id, role=role.value, branch_id=branch_id, scope_key=key,
-                                created_by=actor_user_id)
+                                created_by=actor.acting_user_id)
     session.add(assignment)
     session.flush()
-    audit.record(session, "role.assigned", actor_user_id=actor_user_id, object_type="user", object_id=user.id,
+    audit.record(session, "role.assigned", actor_user_id=actor.acting_user_id, object_type="user", object_id=user.id,
                  data={"role": role.value, "branch_id": branch_id}, branch_id=branch_id)
     return assignment
 
 
-def revoke_role(session: Session, assignment_id: int, *, actor_user_id: int | None) -> None:
+def revoke_role(session: Session, actor: Principal, assignment_id: int) -> None:
     """Take a role away; the last active administrator keeps theirs, so nobody is locked out."""
+    require_admin(actor)
     assignment = session.get(RoleAssignment, assignment_id)
     if assignment is None:
         raise NotFound()
     if (assignment.role == Role.ADMINISTRATOR.value and assignment.branch_id is None
             and assignment.user.active and not active_administrators(session, assignment.user_id)):
         raise Conflict(N_("This is the last active administrator."))
-    audit.record(session, "role.revoked", actor_user_id=actor_user_id, object_type="user",
+    audit.record(session, "role.revoked", actor_user_id=actor.acting_user_id, object_type="user",
                  object_id=assignment.user_id, data={"role": assignment.role, "branch_id": assignment.branch_id},
                  branch_id=assignment.branch_id)
     session.delete(assignment)

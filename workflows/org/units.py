@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 from models import audit
 from models.org import Branch, Bureau, Unit, UnitKind
 from models.people import Person
+from models.permissions import Principal
 from workflows.errors import Conflict
 from workflows.i18n import N_
-from workflows.org.common import Errors, apply_changes, flip, get, raise_if, require, taken
+from workflows.org.common import Errors, apply_changes, flip, get, raise_if, require, require_admin, taken
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 KIND_CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
@@ -51,10 +52,9 @@ def _kind_errors(session: Session, name: str, kind_id: int | None) -> Errors:
     return errors
 
 
-def create_unit_kind(
-    session: Session, *, code: str, name: str, name_en: str = "", actor_user_id: int | None
-) -> UnitKind:
+def create_unit_kind(session: Session, actor: Principal, *, code: str, name: str, name_en: str = "") -> UnitKind:
     """Add a kind of unit (each kind has its own evaluation form in the catalogue)."""
+    require_admin(actor)
     code, name, name_en = (code or "").strip(), (name or "").strip(), (name_en or "").strip()
     errors = _kind_errors(session, name, None)
     if not KIND_CODE_PATTERN.match(code):
@@ -66,30 +66,31 @@ def create_unit_kind(
     kind = UnitKind(code=code, name=name, name_en=name_en, sort=sort)
     session.add(kind)
     session.flush()
-    audit.record(session, "unit_kind.created", actor_user_id=actor_user_id, object_type="unit_kind",
+    audit.record(session, "unit_kind.created", actor_user_id=actor.acting_user_id, object_type="unit_kind",
                  object_id=kind.id, data={"code": code, "name": name})
     return kind
 
 
-def rename_unit_kind(session: Session, kind_id: int, *, name: str, name_en: str = "",
-                     actor_user_id: int | None) -> UnitKind:
+def rename_unit_kind(session: Session, actor: Principal, kind_id: int, *, name: str, name_en: str = "") -> UnitKind:
     """Change the names of a kind (its code, which the catalogue refers to, stays)."""
+    require_admin(actor)
     kind = get(session, UnitKind, kind_id)
     name, name_en = (name or "").strip(), (name_en or "").strip()
     raise_if(_kind_errors(session, name, kind.id))
     changes = apply_changes(kind, {"name": name, "name_en": name_en})
     if changes:
-        audit.record(session, "unit_kind.renamed", actor_user_id=actor_user_id, object_type="unit_kind",
+        audit.record(session, "unit_kind.renamed", actor_user_id=actor.acting_user_id, object_type="unit_kind",
                      object_id=kind.id, data=changes)
     return kind
 
 
-def delete_unit_kind(session: Session, kind_id: int, *, actor_user_id: int | None) -> None:
+def delete_unit_kind(session: Session, actor: Principal, kind_id: int) -> None:
     """Remove a kind that no unit uses (a kind in use cannot go: its units would have no form)."""
+    require_admin(actor)
     kind = get(session, UnitKind, kind_id)
     if session.scalar(select(func.count()).select_from(Unit).where(Unit.kind_id == kind.id)):
         raise Conflict(N_("Units of this kind exist. Give them another kind first."))
-    audit.record(session, "unit_kind.deleted", actor_user_id=actor_user_id, object_type="unit_kind",
+    audit.record(session, "unit_kind.deleted", actor_user_id=actor.acting_user_id, object_type="unit_kind",
                  object_id=kind.id, data={"code": kind.code, "name": kind.name})
     session.delete(kind)
     session.flush()
@@ -114,9 +115,9 @@ def _next_sort(session: Session, column: Any, *where: Any) -> int:
     return (session.scalar(select(func.max(column)).where(*where)) or 0) + 1
 
 
-def create_unit(session: Session, *, name: str, code: str, kind_id: int | None,
-                actor_user_id: int | None) -> Unit:
+def create_unit(session: Session, actor: Principal, *, name: str, code: str, kind_id: int | None) -> Unit:
     """Add a unit of a kind to the bureau."""
+    require_admin(actor)
     name, code = (name or "").strip(), (code or "").strip()
     errors = _named_errors(session, Unit, name, code, None)
     if kind_id is None or session.get(UnitKind, kind_id) is None:
@@ -126,14 +127,15 @@ def create_unit(session: Session, *, name: str, code: str, kind_id: int | None,
                 sort=_next_sort(session, Unit.sort))
     session.add(unit)
     session.flush()
-    audit.record(session, "unit.created", actor_user_id=actor_user_id, object_type="unit", object_id=unit.id,
+    audit.record(session, "unit.created", actor_user_id=actor.acting_user_id, object_type="unit", object_id=unit.id,
                  data={"name": name, "code": code, "kind_id": kind_id})
     return unit
 
 
-def update_unit(session: Session, unit_id: int, *, name: str, code: str, kind_id: int | None,
-                actor_user_id: int | None) -> Unit:
+def update_unit(session: Session, actor: Principal, unit_id: int, *, name: str, code: str,
+                kind_id: int | None) -> Unit:
     """Rename a unit, change its code or its kind."""
+    require_admin(actor)
     unit = get(session, Unit, unit_id)
     name, code = (name or "").strip(), (code or "").strip()
     errors = _named_errors(session, Unit, name, code, unit.id)
@@ -142,20 +144,21 @@ def update_unit(session: Session, unit_id: int, *, name: str, code: str, kind_id
     raise_if(errors)
     changes = apply_changes(unit, {"name": name, "code": code, "kind_id": kind_id})
     if changes:
-        audit.record(session, "unit.updated", actor_user_id=actor_user_id, object_type="unit", object_id=unit.id,
+        audit.record(session, "unit.updated", actor_user_id=actor.acting_user_id, object_type="unit", object_id=unit.id,
                      data=changes)
     return unit
 
 
-def set_unit_active(session: Session, unit_id: int, active: bool, *, actor_user_id: int | None) -> Unit:
+def set_unit_active(session: Session, actor: Principal, unit_id: int, active: bool) -> Unit:
     """(De)activate a unit; a unit with active branches stays active."""
+    require_admin(actor)
     unit = get(session, Unit, unit_id)
     if not active:
         busy = session.scalar(select(func.count()).select_from(Branch).where(
             Branch.unit_id == unit.id, Branch.active.is_(True)))
         if busy:
             raise Conflict(N_("This unit still has active branches. Deactivate them or move them first."))
-    flip(session, unit, "unit", active, actor_user_id)
+    flip(session, actor, unit, "unit", active)
     return unit
 
 
@@ -168,9 +171,9 @@ def _active_unit(session: Session, unit_id: int | None, errors: Errors) -> Unit 
     return unit
 
 
-def create_branch(session: Session, *, unit_id: int | None, name: str, code: str,
-                  actor_user_id: int | None) -> Branch:
+def create_branch(session: Session, actor: Principal, *, unit_id: int | None, name: str, code: str) -> Branch:
     """Add a party branch to a unit."""
+    require_admin(actor)
     name, code = (name or "").strip(), (code or "").strip()
     errors = _named_errors(session, Branch, name, code, None)
     _active_unit(session, unit_id, errors)
@@ -179,26 +182,27 @@ def create_branch(session: Session, *, unit_id: int | None, name: str, code: str
                                                                            Branch.unit_id == unit_id))
     session.add(branch)
     session.flush()
-    audit.record(session, "branch.created", actor_user_id=actor_user_id, object_type="branch",
+    audit.record(session, "branch.created", actor_user_id=actor.acting_user_id, object_type="branch",
                  object_id=branch.id, data={"name": name, "code": code, "unit_id": unit_id}, branch_id=branch.id)
     return branch
 
 
-def rename_branch(session: Session, branch_id: int, *, name: str, code: str,
-                  actor_user_id: int | None) -> Branch:
+def rename_branch(session: Session, actor: Principal, branch_id: int, *, name: str, code: str) -> Branch:
     """Change a branch's name or code."""
+    require_admin(actor)
     branch = get(session, Branch, branch_id)
     name, code = (name or "").strip(), (code or "").strip()
     raise_if(_named_errors(session, Branch, name, code, branch.id))
     changes = apply_changes(branch, {"name": name, "code": code})
     if changes:
-        audit.record(session, "branch.renamed", actor_user_id=actor_user_id, object_type="branch",
+        audit.record(session, "branch.renamed", actor_user_id=actor.acting_user_id, object_type="branch",
                      object_id=branch.id, data=changes, branch_id=branch.id)
     return branch
 
 
-def move_branch(session: Session, branch_id: int, unit_id: int | None, *, actor_user_id: int | None) -> Branch:
+def move_branch(session: Session, actor: Principal, branch_id: int, unit_id: int | None) -> Branch:
     """Move a branch (with its people and role holders) to another unit."""
+    require_admin(actor)
     branch = get(session, Branch, branch_id)
     errors: Errors = {}
     _active_unit(session, unit_id, errors)
@@ -209,13 +213,14 @@ def move_branch(session: Session, branch_id: int, unit_id: int | None, *, actor_
         branch.sort = _next_sort(session, Branch.sort, Branch.unit_id == unit_id)
         session.flush()
         session.expire(branch, ["unit"])
-        audit.record(session, "branch.moved", actor_user_id=actor_user_id, object_type="branch",
+        audit.record(session, "branch.moved", actor_user_id=actor.acting_user_id, object_type="branch",
                      object_id=branch.id, data={"unit_id": [old, unit_id]}, branch_id=branch.id)
     return branch
 
 
-def set_branch_active(session: Session, branch_id: int, active: bool, *, actor_user_id: int | None) -> Branch:
+def set_branch_active(session: Session, actor: Principal, branch_id: int, active: bool) -> Branch:
     """(De)activate a branch; a branch whose people are still active stays active."""
+    require_admin(actor)
     branch = get(session, Branch, branch_id)
     if not active:
         people = session.scalar(select(func.count()).select_from(Person).where(
@@ -224,5 +229,5 @@ def set_branch_active(session: Session, branch_id: int, active: bool, *, actor_u
             raise Conflict(N_("Active people still belong to this branch. Move them to another branch first."))
     elif not branch.unit.active:
         raise Conflict(N_("The unit of this branch is inactive. Activate the unit first."))
-    flip(session, branch, "branch", active, actor_user_id, branch.id)
+    flip(session, actor, branch, "branch", active, branch.id)
     return branch
