@@ -26,6 +26,7 @@ from models.catalogue import (
     ItemSpec,
     StandardSpec,
 )
+from models.permissions import Principal
 from workflows.catalogue import versions as catalogue
 
 YEAR = 2026
@@ -625,5 +626,6 @@ def spec(year: int = YEAR) -> CatalogueSpec:
 
 def load(session: Session) -> None:
     """Create and publish the demo catalogue of the current year (called by `demo load`)."""
-    version = catalogue.build_version(session, spec(), actor_user_id=None, complete=True)
-    catalogue.publish(session, version.id, actor_user_id=None)
+    system = Principal.system()
+    version = catalogue.build_version(session, system, spec(), complete=True)
+    catalogue.publish(session, system, version.id)

@@ -13,7 +13,9 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from models.people import Role
+from models.people import BUREAU_ROLES, Role
+
+SYSTEM_USER_ID = 0  # the system's own principal: no account, never stored as a user id
 
 
 class Scope(enum.StrEnum):
@@ -32,12 +34,25 @@ class Grant:
 
 @dataclass(frozen=True)
 class Principal:
-    """A signed-in user as the rules see them."""
+    """A signed-in user as the rules see them (or the system itself, `Principal.system()`)."""
 
     user_id: int
     person_id: int | None
     branch_id: int | None  # the person's own branch: where they are a member
     grants: frozenset[tuple[str, int | None]] = field(default_factory=frozenset)
+
+    @classmethod
+    def system(cls) -> Principal:
+        """The system itself (CLI commands, the demo loader, seeding): every bureau-wide role, no person.
+
+        Its user id 0 is no account: services store `acting_user_id` (None here), never `user_id`.
+        """
+        return cls(SYSTEM_USER_ID, None, None, frozenset((r.value, None) for r in BUREAU_ROLES))
+
+    @property
+    def acting_user_id(self) -> int | None:
+        """The user id to record as the actor (audit, created_by...): None for the system principal."""
+        return None if self.user_id == SYSTEM_USER_ID else self.user_id
 
     @classmethod
     def build(

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from models.evaluation import Claim
-from models.permissions import can
+from models.permissions import Principal, can
 from tests import quarter_helpers as qh
 from tests.test_api_support import api_fixture, processes_fixture, quarter_fixture  # noqa: F401
 from webapp.authz import target_of
@@ -171,7 +171,8 @@ def test_catalogue_drafts_are_for_the_party_office(api, processes, db_session):
     from workflows.catalogue import versions as catalogue
 
     published = db_session.scalar(select(CatalogueVersion))
-    draft = tx.run(db_session, catalogue.copy_version, published.id, year=2027, name="2027 草稿", actor_user_id=None)
+    draft = tx.run(db_session, catalogue.copy_version, Principal.system(), published.id, year=2027,
+                   name="2027 草稿")
     listed = {v["id"] for v in api("m1_a1").get("/api/v1/catalogues").get_json()["items"]}
     assert listed == {published.id}
     api("m1_a1").get(f"/api/v1/catalogues/{draft.id}", expect=404)

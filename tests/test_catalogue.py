@@ -19,12 +19,15 @@ from models.catalogue import (
     Standard,
     validate_spec,
 )
+from models.permissions import Principal
 from models.scoring import ClaimInput, score
 from workflows.catalogue import versions as catalogue
 from workflows.errors import Conflict, NotFound, ValidationFailed
+from workflows.org.principals import principal_for
 
 D = Decimal
 DIMENSIONS = ["履行党员义务", "履行岗位职责", "参加组织生活", "发挥先锋模范作用"]
+SYSTEM = Principal.system()
 
 
 @pytest.fixture
@@ -66,25 +69,25 @@ def test_the_demo_catalogue_cites_its_bases_and_five_prohibitions(demo, db_sessi
 
 def _draft(db_session, org, **kw):
     values = {"year": 2027, "name": "2027年度考评表", "pass_line": D("90"), "excellent_line": D("105")} | kw
-    return catalogue.create_draft(db_session, actor_user_id=org.user("office").id, **values)
+    return catalogue.create_draft(db_session, principal_for(db_session, org.user("office").id), **values)
 
 
 def test_a_published_version_never_changes(demo, db_session, org):
-    office = org.user("office").id
+    office = principal_for(db_session, org.user("office").id)
     with pytest.raises(catalogue.CatalogueFrozen):
-        catalogue.update_version(db_session, demo.id, expected_revision=None, actor_user_id=office, year=2026,
+        catalogue.update_version(db_session, office, demo.id, expected_revision=None, year=2026,
                                  name="改名", pass_line=D("80"), excellent_line=D("100"))
     standard = db_session.scalar(select(Standard).where(Standard.version_id == demo.id).limit(1))
     with pytest.raises(catalogue.CatalogueFrozen):
-        catalogue.save_node(db_session, demo.id, "standard", {"code": standard.code, "text": "x", "points": D("1")},
-                            node_id=standard.id, expected_revision=None, actor_user_id=office)
+        catalogue.save_node(db_session, office, demo.id, "standard",
+                            {"code": standard.code, "text": "x", "points": D("1")},
+                            node_id=standard.id, expected_revision=None)
     with pytest.raises(catalogue.CatalogueFrozen):
-        catalogue.delete_node(db_session, demo.id, "standard", standard.id, expected_revision=None,
-                              actor_user_id=office)
+        catalogue.delete_node(db_session, office, demo.id, "standard", standard.id, expected_revision=None)
     with pytest.raises(catalogue.CatalogueFrozen):
-        catalogue.delete_draft(db_session, demo.id, actor_user_id=office)
+        catalogue.delete_draft(db_session, office, demo.id)
     with pytest.raises(catalogue.CatalogueFrozen):
-        catalogue.publish(db_session, demo.id, actor_user_id=office)
+        catalogue.publish(db_session, office, demo.id)
 
 
 @pytest.mark.parametrize("change", ["standard_points", "item_baseline", "version_line", "delete_item", "add_standard"])
@@ -110,16 +113,16 @@ def test_the_session_refuses_any_change_to_a_published_version_that_bypasses_the
 
 
 def test_copy_edit_publish_retires_the_years_previous_version(demo, db_session, org):
-    office = org.user("office").id
-    draft = catalogue.copy_version(db_session, demo.id, actor_user_id=office)
+    office = principal_for(db_session, org.user("office").id)
+    draft = catalogue.copy_version(db_session, office, demo.id)
     db_session.commit()
     assert draft.status == CatalogueStatus.DRAFT and draft.copied_from_id == demo.id and draft.year == 2026
     assert catalogue.spec_for(db_session, draft.id) == catalogue.spec_for(db_session, demo.id)
     standard = db_session.scalar(select(Standard).where(Standard.version_id == draft.id, Standard.code == "D3-01-1-1"))
-    catalogue.save_node(db_session, draft.id, "standard",
+    catalogue.save_node(db_session, office, draft.id, "standard",
                         {"code": "D3-01-1-1", "text": "无故缺席支部党员大会的，每次扣3分", "points": D("3")},
-                        node_id=standard.id, expected_revision=draft.revision, actor_user_id=office)
-    catalogue.publish(db_session, draft.id, actor_user_id=office)
+                        node_id=standard.id, expected_revision=draft.revision)
+    catalogue.publish(db_session, office, draft.id)
     db_session.commit()
     assert db_session.get(CatalogueVersion, demo.id).status == CatalogueStatus.RETIRED
     assert catalogue.current_published(db_session, 2026).id == draft.id
@@ -134,11 +137,11 @@ def test_copy_edit_publish_retires_the_years_previous_version(demo, db_session, 
 
 
 def test_copy_last_year_makes_a_draft_for_the_new_year(demo, db_session, org):
-    draft = catalogue.copy_last_year(db_session, 2027, actor_user_id=org.user("office").id)
+    draft = catalogue.copy_last_year(db_session, principal_for(db_session, org.user("office").id), 2027)
     assert draft.year == 2027 and draft.name == "东湾海事局2027年度党员积分量化管理考评表"
     assert catalogue.stats(db_session, [draft.id])[0]["unit_kinds"]["department"]["standards"] == 202
     with pytest.raises(NotFound):
-        catalogue.copy_last_year(db_session, 2000, actor_user_id=None)
+        catalogue.copy_last_year(db_session, SYSTEM, 2000)
 
 
 def test_two_published_versions_of_one_year_are_impossible(demo, db_session):
@@ -154,11 +157,11 @@ def test_two_published_versions_of_one_year_are_impossible(demo, db_session):
 def test_a_stale_edit_loses_to_the_one_before_it(db_session, org):
     draft = _draft(db_session, org)
     revision = draft.revision
-    catalogue.save_node(db_session, draft.id, "dimension", {"code": "D1", "name": "履行党员义务"},
-                        expected_revision=revision, actor_user_id=None)
+    catalogue.save_node(db_session, SYSTEM, draft.id, "dimension", {"code": "D1", "name": "履行党员义务"},
+                        expected_revision=revision)
     with pytest.raises(Conflict):
-        catalogue.save_node(db_session, draft.id, "dimension", {"code": "D2", "name": "履行岗位职责"},
-                            expected_revision=revision, actor_user_id=None)
+        catalogue.save_node(db_session, SYSTEM, draft.id, "dimension", {"code": "D2", "name": "履行岗位职责"},
+                            expected_revision=revision)
 
 
 def _small_catalogue(db_session, org):
@@ -166,8 +169,8 @@ def _small_catalogue(db_session, org):
     draft = _draft(db_session, org, pass_line=D("8"), excellent_line=D("12"))
 
     def add(kind, values, parent=None):
-        return catalogue.save_node(db_session, draft.id, kind, values, parent_id=parent,
-                                   expected_revision=None, actor_user_id=None)
+        return catalogue.save_node(db_session, SYSTEM, draft.id, kind, values, parent_id=parent,
+                                   expected_revision=None)
 
     dim = add("dimension", {"code": "D1", "name": "履行党员义务"})
     basis = add("basis", {"code": "B1", "title": "中国共产党章程", "kind": "constitution"})
@@ -188,7 +191,7 @@ def _small_catalogue(db_session, org):
 def test_a_draft_built_by_the_edit_services_publishes_and_scores(db_session, org):
     draft = _small_catalogue(db_session, org)
     assert draft.revision == 9  # one per edit
-    catalogue.publish(db_session, draft.id, actor_user_id=None)
+    catalogue.publish(db_session, SYSTEM, draft.id)
     rules = catalogue.rules_for(db_session, draft.id, org.kinds["maritime_office"].id)
     assert {s.code for s in rules.standards.values()} == {"S1", "S2", "S3"}
     by_code = {s.code: s.id for s in rules.standards.values()}
@@ -202,7 +205,7 @@ def test_published_rules_are_cached_and_drafts_are_not(db_session, org):
     draft = _small_catalogue(db_session, org)
     kind = org.kinds["department"].id
     assert catalogue.rules_for(db_session, draft.id, kind) is not catalogue.rules_for(db_session, draft.id, kind)
-    catalogue.publish(db_session, draft.id, actor_user_id=None)
+    catalogue.publish(db_session, SYSTEM, draft.id)
     first = catalogue.rules_for(db_session, draft.id, kind)
     assert catalogue.rules_for(db_session, draft.id, kind) is first
     with pytest.raises(TypeError):
@@ -234,8 +237,8 @@ def test_bad_node_values_are_refused_with_the_field(db_session, org, kind, value
         parent = db_session.scalar(select(Standard.content_id).where(Standard.version_id == draft.id,
                                                                      Standard.code == "S1"))
     with pytest.raises(ValidationFailed) as e:
-        catalogue.save_node(db_session, draft.id, kind, values, parent_id=parent, expected_revision=None,
-                            actor_user_id=None)
+        catalogue.save_node(db_session, SYSTEM, draft.id, kind, values, parent_id=parent,
+                            expected_revision=None)
     assert field in e.value.field_errors
 
 
@@ -243,15 +246,16 @@ def test_publication_checks_the_whole_catalogue(db_session, org):
     draft = _small_catalogue(db_session, org)
     # An honour level worth less than the level below it, and a pass line above the full baseline.
     s3 = db_session.scalar(select(Standard).where(Standard.version_id == draft.id, Standard.code == "S3"))
-    catalogue.save_node(db_session, draft.id, "standard", {"code": "S3", "text": "省部级表彰", "points": D("4"),
-                                                           "honour_category": "表彰", "honour_level": 4},
-                        node_id=s3.id, expected_revision=None, actor_user_id=None)
-    catalogue.update_version(db_session, draft.id, expected_revision=None, actor_user_id=None, year=2027,
+    catalogue.save_node(db_session, SYSTEM, draft.id, "standard",
+                        {"code": "S3", "text": "省部级表彰", "points": D("4"), "honour_category": "表彰",
+                         "honour_level": 4},
+                        node_id=s3.id, expected_revision=None)
+    catalogue.update_version(db_session, SYSTEM, draft.id, expected_revision=None, year=2027,
                              name="x", pass_line=D("11"), excellent_line=D("20"))
-    catalogue.save_node(db_session, draft.id, "dimension", {"code": "D9", "name": "空维度"},
-                        expected_revision=None, actor_user_id=None)
+    catalogue.save_node(db_session, SYSTEM, draft.id, "dimension", {"code": "D9", "name": "空维度"},
+                        expected_revision=None)
     with pytest.raises(ValidationFailed) as e:
-        catalogue.publish(db_session, draft.id, actor_user_id=None)
+        catalogue.publish(db_session, SYSTEM, draft.id)
     problems = {(p.node, p.code, p.field) for p in e.value.details["problems"]}
     assert problems == {("standard", "S3", "points"), ("version", None, "pass_line"), ("dimension", "D9", "items")}
     assert db_session.get(CatalogueVersion, draft.id).status == CatalogueStatus.DRAFT
@@ -260,28 +264,29 @@ def test_publication_checks_the_whole_catalogue(db_session, org):
 def test_deleting_nodes_and_drafts(db_session, org):
     draft = _small_catalogue(db_session, org)
     basis = db_session.scalar(select(CatalogueVersion).where(CatalogueVersion.id == draft.id)).bases[0]
-    catalogue.delete_node(db_session, draft.id, "basis", basis.id, expected_revision=None, actor_user_id=None)
+    catalogue.delete_node(db_session, SYSTEM, draft.id, "basis", basis.id, expected_revision=None)
     spec = catalogue.spec_for(db_session, draft.id)
     assert spec.bases == () and all(i.basis is None for _, i in spec.items())
     item = db_session.scalar(select(Item).where(Item.version_id == draft.id, Item.code == "I2"))
-    catalogue.delete_node(db_session, draft.id, "item", item.id, expected_revision=None, actor_user_id=None)
+    catalogue.delete_node(db_session, SYSTEM, draft.id, "item", item.id, expected_revision=None)
     assert [s.code for _, _, s in catalogue.spec_for(db_session, draft.id).standards()] == ["S1"]
-    catalogue.delete_draft(db_session, draft.id, actor_user_id=None)
+    catalogue.delete_draft(db_session, SYSTEM, draft.id)
     db_session.commit()
     assert db_session.get(CatalogueVersion, draft.id) is None
     assert db_session.scalar(select(Standard).where(Standard.version_id == draft.id)) is None
 
 
 def test_compare_lists_what_was_added_removed_and_changed(demo, db_session, org):
-    draft = catalogue.copy_version(db_session, demo.id, year=2027, actor_user_id=None)
+    draft = catalogue.copy_version(db_session, SYSTEM, demo.id, year=2027)
     std = db_session.scalar(select(Standard).where(Standard.version_id == draft.id, Standard.code == "D3-01-1-1"))
-    catalogue.save_node(db_session, draft.id, "standard", {"code": std.code, "text": std.text, "points": D("2.5")},
-                        node_id=std.id, expected_revision=None, actor_user_id=None)
+    catalogue.save_node(db_session, SYSTEM, draft.id, "standard",
+                        {"code": std.code, "text": std.text, "points": D("2.5")},
+                        node_id=std.id, expected_revision=None)
     gone = db_session.scalar(select(Standard).where(Standard.version_id == draft.id, Standard.code == "D1-06-2-1"))
-    catalogue.delete_node(db_session, draft.id, "standard", gone.id, expected_revision=None, actor_user_id=None)
-    catalogue.save_node(db_session, draft.id, "standard", {"code": "D1-06-2-2", "text": "新增标准的，扣1分",
-                                                           "points": D("1")},
-                        parent_id=gone.content_id, expected_revision=None, actor_user_id=None)
+    catalogue.delete_node(db_session, SYSTEM, draft.id, "standard", gone.id, expected_revision=None)
+    catalogue.save_node(db_session, SYSTEM, draft.id, "standard",
+                        {"code": "D1-06-2-2", "text": "新增标准的，扣1分", "points": D("1")},
+                        parent_id=gone.content_id, expected_revision=None)
     diff = catalogue.compare(db_session, demo.id, draft.id)
     assert ("year", 2026, 2027) in diff.version_fields
     changes = {(c.node, c.code, c.change) for c in diff.changes}
@@ -302,7 +307,7 @@ def test_validation_of_a_spec_reports_duplicates_and_unknown_references():
 
 
 def test_stats_command_prints_one_json_object_per_version(demo, runner, db_session, org):
-    catalogue.copy_version(db_session, demo.id, year=2027, actor_user_id=None)
+    catalogue.copy_version(db_session, SYSTEM, demo.id, year=2027)
     db_session.commit()
     result = runner.invoke(args=["catalogue", "stats"])
     assert result.exit_code == 0, result.output
@@ -326,12 +331,12 @@ def test_a_version_a_quarter_uses_cannot_be_deleted(db_session, org):
                            self_eval_deadline=now() + timedelta(days=10)))
     db_session.flush()
     with pytest.raises(Conflict):
-        catalogue.delete_draft(db_session, draft.id, actor_user_id=None)
+        catalogue.delete_draft(db_session, SYSTEM, draft.id)
 
 
 def test_problems_name_the_unit_kind_in_the_users_language(client, login, db_session, org):
     draft = _small_catalogue(db_session, org)
-    catalogue.update_version(db_session, draft.id, expected_revision=None, actor_user_id=None, year=2027,
+    catalogue.update_version(db_session, SYSTEM, draft.id, expected_revision=None, year=2027,
                              name="x", pass_line=D("11"), excellent_line=D("20"))
     db_session.commit()
     login("office")

@@ -14,12 +14,15 @@ from openpyxl import load_workbook
 
 from demo import catalogue as demo_catalogue
 from models.catalogue import CatalogueVersion
+from models.permissions import Principal
 from workflows.catalogue import excel as catalogue_excel
 from workflows.catalogue import versions as catalogue
 from workflows.catalogue.excel import WorkbookInvalid, export_spec, parse_workbook
+from workflows.org.principals import principal_for
 
 DATA = Path(__file__).resolve().parent / "data" / "catalogue"
 KINDS = {"department": "机关部门", "maritime_office": "下属海事处"}
+SYSTEM = Principal.system()
 
 
 def problems_of(data: bytes, **kw) -> list[tuple[int | None, str | None, str]]:
@@ -194,13 +197,14 @@ def test_a_file_over_the_size_limit_is_refused(monkeypatch):
 
 
 def test_import_creates_a_draft_or_nothing(org, db_session):
-    version = catalogue_excel.import_workbook(db_session, DEMO_XLSX, actor_user_id=org.user("office").id, year=2027)
+    office = principal_for(db_session, org.user("office").id)
+    version = catalogue_excel.import_workbook(db_session, office, DEMO_XLSX, year=2027)
     db_session.commit()
     assert version.status == "draft" and version.year == 2027
     stats = catalogue.stats(db_session, [version.id])[0]
     assert stats["unit_kinds"]["maritime_office"]["standards"] == 202
     with pytest.raises(WorkbookInvalid):
-        catalogue_excel.import_workbook(db_session, (DATA / "broken.xlsx").read_bytes(), actor_user_id=None)
+        catalogue_excel.import_workbook(db_session, SYSTEM, (DATA / "broken.xlsx").read_bytes())
     db_session.rollback()
     assert db_session.query(CatalogueVersion).count() == 1
     name, data = catalogue_excel.export_version(db_session, version.id)
@@ -209,17 +213,17 @@ def test_import_creates_a_draft_or_nothing(org, db_session):
 
 
 def test_a_draft_with_empty_nodes_round_trips_too(org, db_session):
-    draft = catalogue.create_draft(db_session, year=2027, name="草稿", pass_line=Decimal("1"),
-                                   excellent_line=Decimal("2"), actor_user_id=None)
-    dim = catalogue.save_node(db_session, draft.id, "dimension", {"code": "D1", "name": "维度一"},
-                              expected_revision=None, actor_user_id=None)
-    catalogue.save_node(db_session, draft.id, "dimension", {"code": "D2", "name": "维度二"},
-                        expected_revision=None, actor_user_id=None)
-    item = catalogue.save_node(db_session, draft.id, "item", {"code": "I1", "name": "项目", "kind": "deduction",
-                                                             "baseline": Decimal("5")},
-                               parent_id=dim.id, expected_revision=None, actor_user_id=None)
-    catalogue.save_node(db_session, draft.id, "content", {"code": "C1", "text": "内容"}, parent_id=item.id,
-                        expected_revision=None, actor_user_id=None)
+    draft = catalogue.create_draft(db_session, SYSTEM, year=2027, name="草稿", pass_line=Decimal("1"),
+                                   excellent_line=Decimal("2"))
+    dim = catalogue.save_node(db_session, SYSTEM, draft.id, "dimension", {"code": "D1", "name": "维度一"},
+                              expected_revision=None)
+    catalogue.save_node(db_session, SYSTEM, draft.id, "dimension", {"code": "D2", "name": "维度二"},
+                        expected_revision=None)
+    item = catalogue.save_node(db_session, SYSTEM, draft.id, "item",
+                               {"code": "I1", "name": "项目", "kind": "deduction", "baseline": Decimal("5")},
+                               parent_id=dim.id, expected_revision=None)
+    catalogue.save_node(db_session, SYSTEM, draft.id, "content", {"code": "C1", "text": "内容"},
+                        parent_id=item.id, expected_revision=None)
     spec = catalogue.spec_for(db_session, draft.id)
     # An empty dimension and a content without standards are rows with the deeper columns empty.
     back = parse_workbook(export_spec(spec, KINDS), KINDS)

@@ -12,11 +12,13 @@ from sqlalchemy import select
 
 from demo import catalogue as demo_catalogue
 from models.catalogue import CatalogueVersion, Item, Standard
+from models.permissions import Principal
 from workflows.catalogue import versions as catalogue
 from workflows.catalogue.excel import parse_workbook
 
 D = Decimal
 KINDS = {"department": "机关部门", "maritime_office": "下属海事处"}
+SYSTEM = Principal.system()
 
 
 @pytest.fixture
@@ -28,7 +30,7 @@ def published(org, db_session):
 
 @pytest.fixture
 def draft(published, db_session):
-    version = catalogue.copy_version(db_session, published.id, year=2027, actor_user_id=None)
+    version = catalogue.copy_version(db_session, SYSTEM, published.id, year=2027)
     db_session.commit()
     return version
 
@@ -221,8 +223,9 @@ def test_import_good_and_broken_workbooks(client, login, published, db_session):
 
 def test_compare_page(client, login, published, draft, db_session):
     std = db_session.scalar(select(Standard).where(Standard.version_id == draft.id, Standard.code == "D3-01-1-1"))
-    catalogue.save_node(db_session, draft.id, "standard", {"code": std.code, "text": std.text, "points": D("3")},
-                        node_id=std.id, expected_revision=None, actor_user_id=None)
+    catalogue.save_node(db_session, SYSTEM, draft.id, "standard",
+                        {"code": std.code, "text": std.text, "points": D("3")},
+                        node_id=std.id, expected_revision=None)
     db_session.commit()
     login("office")
     page = text(client.get(f"/catalogue/compare?old={published.id}&new={draft.id}"))
@@ -250,8 +253,9 @@ def test_whatif_page(client, login, published, draft, db_session, org):
     old = db_session.scalar(select(Standard).where(Standard.version_id == published.id, Standard.code == "D3-01-1-1"))
     db_session.add(Claim(evaluation_id=ev.id, standard_id=old.id, status="accepted", occurrences=1))
     new = db_session.scalar(select(Standard).where(Standard.version_id == draft.id, Standard.code == "D3-01-1-1"))
-    catalogue.save_node(db_session, draft.id, "standard", {"code": new.code, "text": new.text, "points": D("3")},
-                        node_id=new.id, expected_revision=None, actor_user_id=None)
+    catalogue.save_node(db_session, SYSTEM, draft.id, "standard",
+                        {"code": new.code, "text": new.text, "points": D("3")},
+                        node_id=new.id, expected_revision=None)
     db_session.commit()
     login("office")
     page = client.get(f"/catalogue/whatif?quarter={quarter.id}&version={draft.id}")

@@ -14,9 +14,11 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
 from models.audit import AuditEvent
-from models.people import Person
+from models.people import Person, Role
+from models.permissions import Principal
 from workflows.errors import ValidationFailed
 from workflows.imports import roster
+from workflows.org.principals import principal_for
 
 DATA = Path(__file__).parent / "data" / "roster"
 HEADER = ["工号", "姓名", "性别", "所在党支部", "党员身份", "入党时间", "转正时间", "确定为积极分子时间", "职务",
@@ -40,6 +42,11 @@ def workbook(rows: list[list], *, header: list | None = HEADER, title: str | Non
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def administrator(user_id: int) -> Principal:
+    """An administrator as the services see them, without an account in the database."""
+    return Principal.build(user_id, None, None, [(Role.ADMINISTRATOR.value, None)])
 
 
 def person_row(no: str = "N001", name: str = "新同志", branch: str = "A1", status: str = "正式党员",
@@ -318,7 +325,7 @@ def test_unchanged_people_are_counted_as_unchanged_and_absent_columns_keep_value
 
 def test_import_creates_people_and_accounts_without_passwords_in_one_go(db_session, org):
     plan = plan_of(db_session, [person_row("I1"), person_row("I2", status="预备党员", full=None)])
-    result = roster.apply_import(db_session, plan, actor_user_id=org.users["admin"].id, source="test")
+    result = roster.apply_import(db_session, principal_for(db_session, org.users["admin"].id), plan, source="test")
     db_session.commit()
     assert (result.created, result.updated, len(result.created_user_ids)) == (2, 0, 2)
     person = db_session.scalar(select(Person).where(Person.employee_no == "I2"))
@@ -335,7 +342,7 @@ def test_import_with_updates_changes_only_what_differs(db_session, org):
     row = person_row(known.employee_no, known.name, branch="A2", status="正式党员", joined="2025-01-01",
                      full="2026-01-02", gender="", position="", phone="")
     plan = plan_of(db_session, [row], update_existing=True)
-    roster.apply_import(db_session, plan, actor_user_id=None)
+    roster.apply_import(db_session, Principal.system(), plan)
     db_session.commit()
     db_session.refresh(known)
     assert (known.status, known.branch_id, known.full_member_on) == ("full", org.branches["a2"].id, date(2026, 1, 2))
@@ -346,24 +353,24 @@ def test_import_with_updates_changes_only_what_differs(db_session, org):
 def test_a_plan_with_errors_imports_nothing(db_session, org):
     plan = plan_of(db_session, [person_row("X1"), person_row("X2", branch="无")])
     with pytest.raises(ValidationFailed):
-        roster.apply_import(db_session, plan, actor_user_id=None)
+        roster.apply_import(db_session, Principal.system(), plan)
     db_session.rollback()
     assert db_session.scalar(select(func.count()).select_from(Person).where(Person.employee_no.like("X%"))) == 0
 
 
 def test_staged_uploads_belong_to_their_uploader_and_expire(tmp_path, clock):
     parsed = roster.parse_workbook(workbook([person_row()]))
-    token = roster.stage(tmp_path, data=b"file", filename="../../etc/花名册.xlsx", parsed=parsed, actor_user_id=7)
-    staged = roster.load_staged(tmp_path, token, actor_user_id=7)
+    token = roster.stage(tmp_path, administrator(7), data=b"file", filename="../../etc/花名册.xlsx", parsed=parsed)
+    staged = roster.load_staged(tmp_path, administrator(7), token)
     assert staged.parsed.rows == parsed.rows and staged.filename == ".._.._etc_花名册.xlsx"
     assert (tmp_path / f"{token}.xlsx").read_bytes() == b"file"
-    for bad in (dict(token=token, actor_user_id=8), dict(token="../" + token, actor_user_id=7),
-                dict(token="x" * 32, actor_user_id=7)):
+    for bad in (dict(token=token, actor=administrator(8)), dict(token="../" + token, actor=administrator(7)),
+                dict(token="x" * 32, actor=administrator(7))):
         with pytest.raises(roster.NotFound):
             roster.load_staged(tmp_path, **bad)
     clock.advance(days=3)
     with pytest.raises(roster.NotFound):
-        roster.load_staged(tmp_path, token, actor_user_id=7)
+        roster.load_staged(tmp_path, administrator(7), token)
     roster.purge_expired(tmp_path)
     assert len(list(tmp_path.iterdir())) == 2  # files are removed by their age on disk
     for path in tmp_path.iterdir():
@@ -462,10 +469,10 @@ def test_nothing_is_half_imported_when_the_database_changed_after_the_preview(cl
     response = upload(client, workbook([person_row("H1"), person_row("H2", username="late")]))
     token = response.headers["Location"].split("/admin/roster/")[1].split("?")[0]
     # Meanwhile somebody takes the username.
-    from workflows.org import org as org_service
+    from workflows.org import people as org_people
 
-    org_service.create_person(db_session, employee_no="Z9", name="抢先者", branch_id=org.branches["a1"].id,
-                              joined_party_on=date(2000, 1, 1), username="late")
+    org_people.create_person(db_session, Principal.system(), employee_no="Z9", name="抢先者",
+                             branch_id=org.branches["a1"].id, joined_party_on=date(2000, 1, 1), username="late")
     db_session.commit()
     response = client.post(f"/admin/roster/{token}/confirm", data={"update_existing": ""})
     assert response.status_code == 422
@@ -505,17 +512,17 @@ def test_upload_without_a_file_is_a_form_error(client, org, login):
 
 
 def test_another_administrators_upload_is_not_found(client, app, org, login, db_session):
-    from models.people import Role
     from tests.factories import password_hash
-    from workflows.org import org as org_service
+    from workflows.org import people as org_people
+    from workflows.org import roles as org_roles
 
     login("admin")
     response = upload(client, workbook([person_row("S1")]))
     location = response.headers["Location"]
-    other = org_service.create_person(db_session, employee_no="ADM2", name="二号管理员",
-                                      branch_id=None, status="none", username="admin2",
-                                      password_hash=password_hash())
-    org_service.assign_role(db_session, other.user, Role.ADMINISTRATOR, None, actor_user_id=None)
+    other = org_people.create_person(db_session, Principal.system(), employee_no="ADM2", name="二号管理员",
+                                     branch_id=None, status="none", username="admin2",
+                                     password_hash=password_hash())
+    org_roles.assign_role(db_session, Principal.system(), other.user, Role.ADMINISTRATOR, None)
     db_session.commit()
     login("admin2")
     assert client.get(location).status_code == 404

@@ -13,11 +13,13 @@ from demo import catalogue as demo_catalogue
 from models.catalogue import Standard
 from models.clock import now
 from models.evaluation import Claim, Evaluation, Evidence, Quarter
+from models.permissions import Principal
 from workflows.catalogue import versions as catalogue
 from workflows.catalogue import whatif
 from workflows.errors import NotFound, ValidationFailed
 
 D = Decimal
+SYSTEM = Principal.system()
 
 
 def std(db_session, version_id, code):
@@ -62,16 +64,17 @@ def closed_quarter(org, db_session):
     db_session.add(Evidence(evaluation_id=first.evaluation_id, claim_id=first.id, filename="签到表.pdf",
                             content_type="application/pdf", size=10, sha256="0" * 64, storage_key="k1"))
 
-    draft = catalogue.copy_version(db_session, v1.id, year=2027, actor_user_id=None)
+    draft = catalogue.copy_version(db_session, SYSTEM, v1.id, year=2027)
     absent = std(db_session, draft.id, "D3-01-1-1")
-    catalogue.save_node(db_session, draft.id, "standard", {"code": absent.code, "text": "无故缺席的，每次扣3分",
-                                                           "points": D("3")},
-                        node_id=absent.id, expected_revision=None, actor_user_id=None)
+    catalogue.save_node(db_session, SYSTEM, draft.id, "standard",
+                        {"code": absent.code, "text": "无故缺席的，每次扣3分", "points": D("3")},
+                        node_id=absent.id, expected_revision=None)
     drink = std(db_session, draft.id, "D1-06-2-1")
-    catalogue.save_node(db_session, draft.id, "standard", {"code": drink.code, "text": drink.text, "points": D("4")},
-                        node_id=drink.id, expected_revision=None, actor_user_id=None)
-    catalogue.delete_node(db_session, draft.id, "standard", std(db_session, draft.id, "D4-06-1-1").id,
-                          expected_revision=None, actor_user_id=None)
+    catalogue.save_node(db_session, SYSTEM, draft.id, "standard",
+                        {"code": drink.code, "text": drink.text, "points": D("4")},
+                        node_id=drink.id, expected_revision=None)
+    catalogue.delete_node(db_session, SYSTEM, draft.id, "standard", std(db_session, draft.id, "D4-06-1-1").id,
+                          expected_revision=None)
     db_session.commit()
     for ev in evaluations.values():  # the scores on file, as the quarter recorded them
         rules = catalogue.rules_for(db_session, v1.id, ev.unit_kind_id)
@@ -116,7 +119,7 @@ def test_rescoring_under_the_same_version_moves_nobody(closed_quarter, db_sessio
 
 def test_grades_that_change_are_counted(closed_quarter, db_session):
     quarter, v1, draft, evs = closed_quarter
-    catalogue.update_version(db_session, draft.id, expected_revision=None, actor_user_id=None, year=2027,
+    catalogue.update_version(db_session, SYSTEM, draft.id, expected_revision=None, year=2027,
                              name="x", pass_line=D("97"), excellent_line=D("108"))
     result = whatif.rescore(db_session, quarter.id, draft.id)
     assert result.grade_changes == {("pass", "fail"): 1, ("excellent", "pass"): 1}

@@ -21,7 +21,6 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -31,7 +30,7 @@ from models.org import Branch, Unit, UnitKind
 from models.people import BRANCH_ROLES, EVALUATED_STATUSES, MembershipStatus, Person, RoleAssignment, User
 from webapp.admin import bp
 from webapp.admin import forms as f
-from webapp.authz import guard, load_or_404
+from webapp.authz import current_principal, guard, load_or_404
 from webapp.extensions import db
 from webapp.forms_util import apply_field_errors
 from webapp.labels import label
@@ -39,7 +38,10 @@ from webapp.nav import register
 from webapp.redirects import safe_next
 from workflows.errors import DomainError, ValidationFailed
 from workflows.imports import roster
-from workflows.org import org
+from workflows.org import accounts as org_accounts
+from workflows.org import people as org_people
+from workflows.org import roles as org_roles
+from workflows.org import units as org_units
 
 register(_l("Administration"), "admin.index", "admin.manage", order=90)
 
@@ -52,8 +54,6 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # --- Helpers ----------------------------------------------------------------------------------------
 
-def _actor() -> int:
-    return int(current_user.id)
 
 
 def _submit(form: FlaskForm, action: Callable[[], Any], success: Callable[[Any], str],
@@ -95,7 +95,7 @@ def _fail(error: DomainError) -> None:
 
 def _branch_choices(blank: str | None = None, include_inactive: bool = False) -> list[tuple[str, str]]:
     choices = [("", blank)] if blank is not None else []
-    for branch in org.branches(db.session):
+    for branch in org_units.branches(db.session):
         if branch.active or include_inactive:
             suffix = "" if branch.active else f" ({_('inactive')})"
             choices.append((str(branch.id), f"{branch.unit.name} · {branch.name}{suffix}"))
@@ -103,11 +103,11 @@ def _branch_choices(blank: str | None = None, include_inactive: bool = False) ->
 
 
 def _unit_choices() -> list[tuple[str, str]]:
-    return [("", "—")] + [(str(u.id), u.name) for u in org.units(db.session) if u.active]
+    return [("", "—")] + [(str(u.id), u.name) for u in org_units.units(db.session) if u.active]
 
 
 def _kind_choices() -> list[tuple[str, str]]:
-    return [("", "—")] + [(str(k.id), kind_name(k)) for k in org.unit_kinds(db.session)]
+    return [("", "—")] + [(str(k.id), kind_name(k)) for k in org_units.unit_kinds(db.session)]
 
 
 def kind_name(kind: UnitKind) -> str:
@@ -152,7 +152,8 @@ _TAB_OF = (("admin.roster", "admin.roster_upload"), ("admin.role", "admin.roles"
 def _admin_helpers() -> dict[str, Any]:
     endpoint = request.endpoint or ""
     tab = next((t for prefix, t in _TAB_OF if endpoint.startswith(prefix)), "admin.index")
-    return {"kind_name": kind_name, "has_usable_password": org.has_usable_password, "active_tab": tab}
+    return {"kind_name": kind_name, "has_usable_password": org_accounts.has_usable_password,
+            "active_tab": tab}
 
 
 # --- Overview ---------------------------------------------------------------------------------------
@@ -162,14 +163,14 @@ def _admin_helpers() -> dict[str, Any]:
 def index():
     """What an administrator looks after, with what needs attention first."""
     s = db.session
-    coverage, _bureau = org.role_coverage(s)
+    coverage, _bureau = org_roles.role_coverage(s)
     count = lambda q: s.scalar(select(func.count()).select_from(q.subquery())) or 0  # noqa: E731
     stats = {
         "people": count(select(Person.id).where(Person.active.is_(True))),
         "evaluated": count(select(Person.id).where(Person.active.is_(True), Person.branch_id.is_not(None),
                                                    Person.status.in_([x.value for x in EVALUATED_STATUSES]))),
         "accounts": count(select(User.id).where(User.active.is_(True))),
-        "without_password": len(org.accounts_without_password(s)),
+        "without_password": len(org_accounts.accounts_without_password(s)),
         "people_without_account": count(select(Person.id).outerjoin(User, User.person_id == Person.id)
                                         .where(Person.active.is_(True), User.id.is_(None))),
         "branches": len(coverage),
@@ -188,8 +189,8 @@ def organisation():
     people = dict(s.execute(select(Person.branch_id, func.count()).where(Person.active.is_(True))
                             .group_by(Person.branch_id)).all())
     kinds_in_use = dict(s.execute(select(Unit.kind_id, func.count()).group_by(Unit.kind_id)).all())
-    return render_template("admin/org.html", units=org.units(s), kinds=org.unit_kinds(s), people=people,
-                           kinds_in_use=kinds_in_use)
+    return render_template("admin/org.html", units=org_units.units(s), kinds=org_units.unit_kinds(s),
+                           people=people, kinds_in_use=kinds_in_use)
 
 
 @bp.route("/kinds/new", methods=["GET", "POST"])
@@ -197,8 +198,8 @@ def organisation():
 def kind_new():
     """Add a kind of unit."""
     form = f.KindForm()
-    done = _submit(form, lambda: org.create_unit_kind(db.session, code=form.code.data, name=form.name.data,
-                                                      name_en=form.name_en.data, actor_user_id=_actor()),
+    done = _submit(form, lambda: org_units.create_unit_kind(
+        db.session, current_principal(), code=form.code.data, name=form.name.data, name_en=form.name_en.data),
                    lambda k: _("The kind “%(name)s” was added.", name=k.name), lambda k: url_for("admin.organisation"))
     return done or _form_page(form, _("New kind of unit"), url_for("admin.organisation"),
                               hint=_("Each kind of unit has its own evaluation form. After adding a kind, the "
@@ -211,8 +212,8 @@ def kind_edit(kind_id: int):
     """Rename a kind of unit."""
     kind = load_or_404(UnitKind, kind_id, ACTION)
     form = f.KindRenameForm(obj=kind)
-    done = _submit(form, lambda: org.rename_unit_kind(db.session, kind.id, name=form.name.data,
-                                                      name_en=form.name_en.data, actor_user_id=_actor()),
+    done = _submit(form, lambda: org_units.rename_unit_kind(
+        db.session, current_principal(), kind.id, name=form.name.data, name_en=form.name_en.data),
                    lambda k: _("Saved."), lambda k: url_for("admin.organisation"))
     return done or _form_page(form, _("Kind of unit: %(name)s", name=kind.name), url_for("admin.organisation"),
                               hint=_("Code: %(code)s", code=kind.code))
@@ -225,7 +226,7 @@ def kind_delete(kind_id: int):
     kind = load_or_404(UnitKind, kind_id, ACTION)
     name = kind.name
     try:
-        org.delete_unit_kind(db.session, kind.id, actor_user_id=_actor())
+        org_units.delete_unit_kind(db.session, current_principal(), kind.id)
     except DomainError as e:
         _fail(e)
     else:
@@ -240,8 +241,8 @@ def unit_new():
     """Add a unit."""
     form = f.UnitForm()
     form.kind_id.choices = _kind_choices()
-    done = _submit(form, lambda: org.create_unit(db.session, name=form.name.data, code=form.code.data,
-                                                 kind_id=form.kind_id.data, actor_user_id=_actor()),
+    done = _submit(form, lambda: org_units.create_unit(
+        db.session, current_principal(), name=form.name.data, code=form.code.data, kind_id=form.kind_id.data),
                    lambda u: _("The unit “%(name)s” was added.", name=u.name), lambda u: url_for("admin.organisation"))
     return done or _form_page(form, _("New unit"), url_for("admin.organisation"))
 
@@ -253,8 +254,9 @@ def unit_edit(unit_id: int):
     unit = load_or_404(Unit, unit_id, ACTION)
     form = f.UnitForm(obj=unit)
     form.kind_id.choices = _kind_choices()
-    done = _submit(form, lambda: org.update_unit(db.session, unit.id, name=form.name.data, code=form.code.data,
-                                                 kind_id=form.kind_id.data, actor_user_id=_actor()),
+    done = _submit(form, lambda: org_units.update_unit(
+        db.session, current_principal(), unit.id, name=form.name.data, code=form.code.data,
+        kind_id=form.kind_id.data),
                    lambda u: _("Saved."), lambda u: url_for("admin.organisation"))
     return done or _form_page(form, _("Unit: %(name)s", name=unit.name), url_for("admin.organisation"), obj=unit,
                               toggle_what="unit")
@@ -268,8 +270,8 @@ def branch_new():
     form.unit_id.choices = _unit_choices()
     if request.method == "GET":
         form.unit_id.data = f.optional_int(request.args.get("unit_id"))
-    done = _submit(form, lambda: org.create_branch(db.session, unit_id=form.unit_id.data, name=form.name.data,
-                                                   code=form.code.data, actor_user_id=_actor()),
+    done = _submit(form, lambda: org_units.create_branch(
+        db.session, current_principal(), unit_id=form.unit_id.data, name=form.name.data, code=form.code.data),
                    lambda b: _("The branch “%(name)s” was added. Now assign its secretary, discipline member and "
                                "reviewers.", name=b.name),
                    lambda b: url_for("admin.branch", branch_id=b.id))
@@ -281,7 +283,7 @@ def branch_new():
 def branch(branch_id: int):
     """A branch: its people, its role holders and what is missing."""
     branch = load_or_404(Branch, branch_id, ACTION)
-    coverage = next((c for c in org.role_coverage(db.session)[0] if c.branch.id == branch.id), None)
+    coverage = next((c for c in org_roles.role_coverage(db.session)[0] if c.branch.id == branch.id), None)
     people = list(db.session.scalars(select(Person).where(Person.branch_id == branch.id, Person.active.is_(True))
                                      .order_by(Person.employee_no)))
     role_form = f.RoleForm()
@@ -300,8 +302,8 @@ def branch_edit(branch_id: int):
     branch = load_or_404(Branch, branch_id, ACTION)
     form = f.BranchForm(obj=branch)
     del form.unit_id
-    done = _submit(form, lambda: org.rename_branch(db.session, branch.id, name=form.name.data, code=form.code.data,
-                                                   actor_user_id=_actor()),
+    done = _submit(form, lambda: org_units.rename_branch(
+        db.session, current_principal(), branch.id, name=form.name.data, code=form.code.data),
                    lambda b: _("Saved."), lambda b: url_for("admin.branch", branch_id=b.id))
     return done or _form_page(form, _("Rename branch: %(name)s", name=branch.name),
                               url_for("admin.branch", branch_id=branch.id))
@@ -315,7 +317,8 @@ def branch_move(branch_id: int):
     form = f.MoveForm(target_id=branch.unit_id)
     form.target_id.choices = _unit_choices()
     form.target_id.label.text = _("Unit")
-    done = _submit(form, lambda: org.move_branch(db.session, branch.id, form.target_id.data, actor_user_id=_actor()),
+    done = _submit(form, lambda: org_units.move_branch(db.session, current_principal(), branch.id,
+                                                       form.target_id.data),
                    lambda b: _("The branch now belongs to “%(unit)s”.", unit=b.unit.name),
                    lambda b: url_for("admin.branch", branch_id=b.id))
     return done or _form_page(form, _("Move branch: %(name)s", name=branch.name),
@@ -324,10 +327,10 @@ def branch_move(branch_id: int):
 
 
 _TOGGLES: dict[str, tuple[type, Callable[..., Any], str]] = {
-    "unit": (Unit, org.set_unit_active, "admin.organisation"),
-    "branch": (Branch, org.set_branch_active, "admin.organisation"),
-    "person": (Person, org.set_person_active, "admin.people"),
-    "account": (User, org.set_account_active, "admin.accounts"),
+    "unit": (Unit, org_units.set_unit_active, "admin.organisation"),
+    "branch": (Branch, org_units.set_branch_active, "admin.organisation"),
+    "person": (Person, org_people.set_person_active, "admin.people"),
+    "account": (User, org_accounts.set_account_active, "admin.accounts"),
 }
 
 
@@ -339,7 +342,7 @@ def set_active(what: str, obj_id: int):
     obj = load_or_404(model, obj_id, ACTION)
     active = request.form.get("active") == "1"
     try:
-        service(db.session, obj.id, active, actor_user_id=_actor())
+        service(db.session, current_principal(), obj.id, active)
     except DomainError as e:
         _fail(e)
     else:
@@ -400,14 +403,14 @@ def person_new():
         form.branch_id.data = f.optional_int(request.args.get("branch_id"))
 
     def create() -> Person:
-        return org.create_person(
-            db.session, employee_no=form.employee_no.data, name=form.name.data, branch_id=form.branch_id.data,
-            status=form.status.data, gender=form.gender.data or "", joined_party_on=form.joined_party_on.data,
-            full_member_on=form.full_member_on.data, activist_since=form.activist_since.data,
+        return org_people.create_person(
+            db.session, current_principal(), employee_no=form.employee_no.data, name=form.name.data,
+            branch_id=form.branch_id.data, status=form.status.data, gender=form.gender.data or "",
+            joined_party_on=form.joined_party_on.data, full_member_on=form.full_member_on.data,
+            activist_since=form.activist_since.data,
             position=form.position.data or "", phone=form.phone.data or "",
-            username=(form.username.data or org.default_username(form.employee_no.data or ""))
-            if form.create_account.data else None,
-            actor_user_id=_actor())
+            username=(form.username.data or org_accounts.default_username(form.employee_no.data or ""))
+            if form.create_account.data else None)
 
     done = _submit(form, create, lambda p: _("%(name)s was added.", name=p.name),
                    lambda p: url_for("admin.person", person_id=p.id))
@@ -424,7 +427,8 @@ def person(person_id: int):
     role_form.branch_id.choices = _branch_choices(blank=_("Bureau-wide"))
     role_form.branch_id.data = person.branch_id
     return render_template("admin/person.html", person=person, user=person.user, role_form=role_form,
-                           account_form=f.AccountForm(username=org.default_username(person.employee_no)))
+                           account_form=f.AccountForm(
+                               username=org_accounts.default_username(person.employee_no)))
 
 
 @bp.route("/people/<int:person_id>/edit", methods=["GET", "POST"])
@@ -434,9 +438,9 @@ def person_edit(person_id: int):
     person = load_or_404(Person, person_id, ACTION)
     form = f.PersonDetailsForm(obj=person)
     _person_form_choices(form)
-    done = _submit(form, lambda: org.update_person(
-        db.session, person.id, employee_no=form.employee_no.data, name=form.name.data, gender=form.gender.data or "",
-        position=form.position.data or "", phone=form.phone.data or "", actor_user_id=_actor()),
+    done = _submit(form, lambda: org_people.update_person(
+        db.session, current_principal(), person.id, employee_no=form.employee_no.data, name=form.name.data,
+        gender=form.gender.data or "", position=form.position.data or "", phone=form.phone.data or ""),
         lambda p: _("Saved."), lambda p: url_for("admin.person", person_id=p.id))
     return done or _form_page(form, _("Edit: %(name)s", name=person.name), url_for("admin.person", person_id=person.id))
 
@@ -448,9 +452,10 @@ def person_membership(person_id: int):
     person = load_or_404(Person, person_id, ACTION)
     form = f.MembershipForm(obj=person)
     _person_form_choices(form)
-    done = _submit(form, lambda: org.change_membership(
-        db.session, person.id, status=form.status.data, joined_party_on=form.joined_party_on.data,
-        full_member_on=form.full_member_on.data, activist_since=form.activist_since.data, actor_user_id=_actor()),
+    done = _submit(form, lambda: org_people.change_membership(
+        db.session, current_principal(), person.id, status=form.status.data,
+        joined_party_on=form.joined_party_on.data, full_member_on=form.full_member_on.data,
+        activist_since=form.activist_since.data),
         lambda p: _("Saved."), lambda p: url_for("admin.person", person_id=p.id))
     return done or _form_page(form, _("Membership: %(name)s", name=person.name),
                               url_for("admin.person", person_id=person.id),
@@ -474,7 +479,8 @@ def person_move(person_id: int):
         return _("%(name)s was moved. They still hold roles in the old branch: %(roles)s. Revoke them below if "
                  "they no longer apply.", name=person.name, roles=roles)
 
-    done = _submit(form, lambda: org.move_person(db.session, person.id, form.target_id.data, actor_user_id=_actor()),
+    done = _submit(form, lambda: org_people.move_person(db.session, current_principal(), person.id,
+                                                        form.target_id.data),
                    moved, lambda kept: url_for("admin.person", person_id=person.id))
     return done or _form_page(form, _("Move to another branch: %(name)s", name=person.name),
                               url_for("admin.person", person_id=person.id),
@@ -489,7 +495,8 @@ def account_create(person_id: int):
     form = f.AccountForm()
     if form.validate_on_submit():
         try:
-            user = org.create_account(db.session, person.id, username=form.username.data, actor_user_id=_actor())
+            user = org_accounts.create_account(db.session, current_principal(), person.id,
+                                               username=form.username.data)
         except DomainError as e:
             _fail(e)
         else:
@@ -520,7 +527,8 @@ def _assign(form: f.RoleForm, user: User | None) -> Response | None:
     def assign() -> RoleAssignment:
         if user is None:
             raise ValidationFailed(field_errors={"who": [_("No account with this username or employee number.")]})
-        return org.assign_role(db.session, user, form.role.data, form.branch_id.data, actor_user_id=_actor())
+        return org_roles.assign_role(db.session, current_principal(), user, form.role.data,
+                                     form.branch_id.data)
 
     return _submit(form, assign, lambda a: _("%(name)s is now %(role)s (%(where)s).", name=a.user.name,
                                              role=label("role", a.role),
@@ -539,9 +547,9 @@ def roles():
         done = _assign(form, _find_user(form.who.data))
         if done:
             return done
-    coverage, bureau_wide = org.role_coverage(db.session)
+    coverage, bureau_wide = org_roles.role_coverage(db.session)
     return _page("admin/roles.html", form, coverage=coverage, bureau_wide=bureau_wide,
-                 branch_roles=("secretary", "discipline", "reviewer"), min_reviewers=org.MIN_REVIEWERS)
+                 branch_roles=("secretary", "discipline", "reviewer"), min_reviewers=org_roles.MIN_REVIEWERS)
 
 
 @bp.route("/people/<int:person_id>/roles", methods=["POST"])
@@ -573,7 +581,7 @@ def role_revoke(assignment_id: int):
              role=label("role", assignment.role),
              where=assignment.branch.name if assignment.branch else _("Bureau-wide"))
     try:
-        org.revoke_role(db.session, assignment.id, actor_user_id=_actor())
+        org_roles.revoke_role(db.session, current_principal(), assignment.id)
     except DomainError as e:
         _fail(e)
     else:
@@ -600,13 +608,14 @@ def accounts():
     if state in ("active", "inactive"):
         stmt = stmt.where(User.active.is_(state == "active"))
     elif state == "no_password":
-        stmt = stmt.where(User.password_hash == org.UNUSABLE_PASSWORD, User.active.is_(True))
+        stmt = stmt.where(User.password_hash == org_accounts.UNUSABLE_PASSWORD, User.active.is_(True))
     elif state == "must_change":
         stmt = stmt.where(User.must_change_password.is_(True))
     page = db.paginate(stmt.order_by(User.username), page=request.args.get("page", 1, type=int), per_page=PER_PAGE,
                        error_out=False)
     return render_template("admin/accounts.html", page=page, q=q, state=state, states=ACCOUNT_STATES,
-                           waiting=len(org.accounts_without_password(db.session)), form=f.PasswordsForm())
+                           waiting=len(org_accounts.accounts_without_password(db.session)),
+                           form=f.PasswordsForm())
 
 
 @bp.route("/accounts/<int:user_id>/reset", methods=["POST"])
@@ -617,7 +626,7 @@ def account_reset(user_id: int):
     if not FlaskForm().validate_on_submit():
         abort(400)
     try:
-        password = org.reset_password(db.session, user.id, actor_user_id=_actor())
+        password = org_accounts.reset_password(db.session, current_principal(), user.id)
     except DomainError as e:
         _fail(e)
         return redirect(safe_next(url_for("admin.accounts")))
@@ -633,7 +642,7 @@ def account_reset(user_id: int):
 def account_require_change(user_id: int):
     """Make the user choose a new password at their next sign-in."""
     user = load_or_404(User, user_id, ACTION)
-    org.require_password_change(db.session, user.id, actor_user_id=_actor())
+    org_accounts.require_password_change(db.session, current_principal(), user.id)
     db.session.commit()
     flash(_("%(name)s will have to choose a new password at the next sign-in.", name=user.name), "success")
     return redirect(safe_next(url_for("admin.accounts")))
@@ -641,11 +650,11 @@ def account_require_change(user_id: int):
 
 def _issue(user_ids: list[int] | None, back: str) -> Response:
     """Issue initial passwords and hand them over as a workbook, once."""
-    wanted = org.accounts_without_password(db.session, user_ids)
+    wanted = org_accounts.accounts_without_password(db.session, user_ids)
     if not wanted:
         flash(_("None of these accounts is waiting for a password."), "info")
         return redirect(back)
-    issued = org.issue_initial_passwords(db.session, wanted, actor_user_id=_actor())
+    issued = org_accounts.issue_initial_passwords(db.session, current_principal(), wanted)
     data = roster.passwords_workbook(issued)
     db.session.commit()
     return _xlsx(data, f"initial-passwords-{_stamp()}.xlsx")
@@ -676,7 +685,7 @@ def _staging_dir() -> Path:
 
 def _staged(token: str) -> roster.Staged:
     try:
-        return roster.load_staged(_staging_dir(), token, actor_user_id=_actor())
+        return roster.load_staged(_staging_dir(), current_principal(), token)
     except DomainError:
         abort(404)
 
@@ -700,8 +709,8 @@ def roster_upload():
         except roster.FileRejected as e:
             form.file.errors = list(form.file.errors) + [_(e.message, **e.params)]
         else:
-            token = roster.stage(_staging_dir(), data=data, filename=upload.filename or "", parsed=parsed,
-                                 actor_user_id=_actor())
+            token = roster.stage(_staging_dir(), current_principal(), data=data,
+                                 filename=upload.filename or "", parsed=parsed)
             return redirect(url_for("admin.roster_preview", token=token,
                                     update_existing="1" if form.update_existing.data else None))
     return _page("admin/roster_upload.html", form, max_rows=roster.MAX_ROWS, columns=roster.COLUMNS)
@@ -768,7 +777,7 @@ def roster_confirm(token: str):
         abort(400)
     plan = roster.plan_import(db.session, staged.parsed, update_existing=update_existing)
     try:
-        result = roster.apply_import(db.session, plan, actor_user_id=_actor(), source=staged.sha256[:16])
+        result = roster.apply_import(db.session, current_principal(), plan, source=staged.sha256[:16])
         db.session.commit()
     except DomainError as e:
         db.session.rollback()
@@ -790,9 +799,9 @@ def roster_done(token: str):
     staged = _staged(token)
     if not staged.imported:
         return redirect(url_for("admin.roster_preview", token=token))
-    waiting = org.accounts_without_password(db.session, staged.imported["created_user_ids"])
+    waiting = org_accounts.accounts_without_password(db.session, staged.imported["created_user_ids"])
     return render_template("admin/roster_done.html", staged=staged, result=staged.imported, waiting=len(waiting),
-                           form=f.PasswordsForm(), batch=org.ISSUE_BATCH)
+                           form=f.PasswordsForm(), batch=org_accounts.ISSUE_BATCH)
 
 
 @bp.route("/roster/<token>/passwords", methods=["POST"])

@@ -14,13 +14,12 @@ from typing import Any
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from models.catalogue import HONOUR_LEVELS, CatalogueStatus, CatalogueVersion, Problem, spec_of, view_counts
 from models.clock import now
 from models.org import UnitKind
-from webapp.authz import allowed, guard, load_or_404
+from webapp.authz import allowed, current_principal, guard, load_or_404
 from webapp.catalogue import bp
 from webapp.catalogue import forms as f
 from webapp.extensions import db
@@ -49,10 +48,6 @@ FORM_FIELDS = {"unit_kind": "unit_kind_id", "basis": "basis_id"}
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
     return {"problem_text": problem_text}
-
-
-def _actor() -> int:
-    return int(current_user.id)
 
 
 def _version(version_id: int, action: str = "catalogue.view") -> CatalogueVersion:
@@ -164,9 +159,10 @@ def new():
     """Start an empty draft."""
     form = f.VersionForm(prefix="new")
     response = _submit(form, lambda: catalogue.create_draft(
-        db.session, year=form.year.data, name=form.name.data, pass_line=form.pass_line.data,
-        excellent_line=form.excellent_line.data, description=form.description.data or "",
-        actor_user_id=_actor()), _("The draft has been created."),
+        db.session, current_principal(), year=form.year.data, name=form.name.data,
+        pass_line=form.pass_line.data, excellent_line=form.excellent_line.data,
+        description=form.description.data or ""),
+        _("The draft has been created."),
         lambda v: url_for("catalogue.view", version_id=v.id))
     if response is not None:
         return response
@@ -179,7 +175,8 @@ def new():
 def copy_last_year():
     """A draft for a year from the newest catalogue of an earlier year."""
     form = f.CopyForm(prefix="copy")
-    response = _submit(form, lambda: catalogue.copy_last_year(db.session, form.year.data, actor_user_id=_actor()),
+    response = _submit(form, lambda: catalogue.copy_last_year(db.session, current_principal(),
+                                                              form.year.data),
                        _("The draft has been created from last year's catalogue."),
                        lambda v: url_for("catalogue.view", version_id=v.id))
     if response is not None:
@@ -229,7 +226,7 @@ def edit(version_id: int):
     if request.method == "GET":
         form.revision.data = str(version.revision)
     response = _submit(form, lambda: catalogue.update_version(
-        db.session, version_id, expected_revision=form.expected_revision, actor_user_id=_actor(),
+        db.session, current_principal(), version_id, expected_revision=form.expected_revision,
         year=form.year.data, name=form.name.data, pass_line=form.pass_line.data,
         excellent_line=form.excellent_line.data, description=form.description.data or ""),
         _("Saved."), lambda v: url_for("catalogue.view", version_id=version_id))
@@ -291,8 +288,8 @@ def node(version_id: int, kind: str, node_id: int | None = None):
     if existing is None and kind in ("content", "standard") and parent_id is None:
         abort(404)
     response = _submit(form, lambda: catalogue.save_node(
-        db.session, version_id, kind, _values(form, kind), node_id=node_id, parent_id=parent_id,
-        expected_revision=form.expected_revision, actor_user_id=_actor()),
+        db.session, current_principal(), version_id, kind, _values(form, kind), node_id=node_id,
+        parent_id=parent_id, expected_revision=form.expected_revision),
         _("Saved."), lambda n: url_for("catalogue.view", version_id=version_id, _anchor=f"{kind}-{n.id}"))
     if response is not None:
         return response
@@ -309,8 +306,8 @@ def delete_node(version_id: int, kind: str, node_id: int):
     if kind not in f.NODE_FORMS:
         abort(404)
     return _post_action(
-        version_id, lambda v, rev: catalogue.delete_node(db.session, v.id, kind, node_id, expected_revision=rev,
-                                                         actor_user_id=_actor()),
+        version_id, lambda v, rev: catalogue.delete_node(db.session, current_principal(), v.id, kind, node_id,
+                                                         expected_revision=rev),
         _("Removed."), lambda _r: url_for("catalogue.view", version_id=version_id))
 
 
@@ -322,7 +319,8 @@ def delete_node(version_id: int, kind: str, node_id: int):
 def publish(version_id: int):
     """Publish a draft; the year's previous published version is retired."""
     return _post_action(
-        version_id, lambda v, rev: catalogue.publish(db.session, v.id, actor_user_id=_actor(), expected_revision=rev),
+        version_id,
+        lambda v, rev: catalogue.publish(db.session, current_principal(), v.id, expected_revision=rev),
         _("Published. Quarters opened from now on are scored with this version."),
         lambda v: url_for("catalogue.view", version_id=v.id))
 
@@ -331,7 +329,8 @@ def publish(version_id: int):
 @guard(EDIT)
 def delete(version_id: int):
     """Throw a draft away."""
-    return _post_action(version_id, lambda v, _rev: catalogue.delete_draft(db.session, v.id, actor_user_id=_actor()),
+    return _post_action(version_id,
+                        lambda v, _rev: catalogue.delete_draft(db.session, current_principal(), v.id),
                         _("The draft has been deleted."), lambda _r: url_for("catalogue.index"))
 
 
@@ -341,8 +340,8 @@ def copy(version_id: int):
     """A new draft from this version (the way to change a published one)."""
     _version(version_id, EDIT)
     form = f.CopyForm(prefix="copy")
-    response = _submit(form, lambda: catalogue.copy_version(db.session, version_id, year=form.year.data,
-                                                            name=form.name.data, actor_user_id=_actor()),
+    response = _submit(form, lambda: catalogue.copy_version(db.session, current_principal(), version_id,
+                                                            year=form.year.data, name=form.name.data),
                        _("The draft has been created."), lambda v: url_for("catalogue.view", version_id=v.id))
     if response is not None:
         return response
@@ -369,7 +368,8 @@ def import_workbook():
     if form.validate_on_submit():
         data = form.file.data.read(catalogue_excel.MAX_BYTES + 1)
         try:
-            version = catalogue_excel.import_workbook(db.session, data, actor_user_id=_actor(), year=form.year.data)
+            version = catalogue_excel.import_workbook(db.session, current_principal(), data,
+                                                      year=form.year.data)
         except catalogue_excel.WorkbookInvalid as e:
             db.session.rollback()
             problems = e.problems

@@ -8,6 +8,7 @@ from typing import NoReturn
 import click
 from flask.cli import AppGroup
 
+from models.permissions import Principal
 from webapp.extensions import db
 from workflows.catalogue import excel as catalogue_excel
 from workflows.catalogue import versions as catalogue
@@ -84,9 +85,9 @@ def import_command(path: str, year: int | None, publish: bool) -> None:
     with open(path, "rb") as fh:
         data = fh.read(catalogue_excel.MAX_BYTES + 1)
     try:
-        version = catalogue_excel.import_workbook(db.session, data, actor_user_id=None, year=year)
+        version = catalogue_excel.import_workbook(db.session, Principal.system(), data, year=year)
         if publish:
-            catalogue.publish(db.session, version.id, actor_user_id=None)
+            catalogue.publish(db.session, Principal.system(), version.id)
     except catalogue_excel.WorkbookInvalid as e:
         db.session.rollback()
         for p in e.problems:

@@ -44,6 +44,7 @@ from models.catalogue import (
     validate_spec,
 )
 from models.org import UnitKind
+from models.permissions import Principal
 from workflows.catalogue import versions as catalogue
 from workflows.errors import ValidationFailed
 from workflows.i18n import N_
@@ -658,13 +659,13 @@ def _place(p: Problem, tree: _Tree, meta_cells: dict[str, tuple[int, int]], shee
     problems.add(sheet, row, col + 1 if col is not None else None, COLUMNS.get(key or ""), p.message, p.params)
 
 
-def import_workbook(session: Session, data: bytes, *, actor_user_id: int | None,
-                    year: int | None = None) -> CatalogueVersion:
+def import_workbook(session: Session, actor: Principal, data: bytes, *, year: int | None = None) -> CatalogueVersion:
     """A new draft from a workbook, or WorkbookInvalid and nothing saved."""
+    catalogue.require_editor(actor)
     kinds = unit_kind_names(session)
     spec = parse_workbook(data, kinds, year=year)
     with session.begin_nested():
-        version = catalogue.build_version(session, spec, actor_user_id=actor_user_id)
-    audit.record(session, "catalogue.import", actor_user_id=actor_user_id, object_type="catalogue_version",
+        version = catalogue.build_version(session, actor, spec)
+    audit.record(session, "catalogue.import", actor_user_id=actor.acting_user_id, object_type="catalogue_version",
                  object_id=version.id, data={"year": version.year, "name": version.name, "bytes": len(data)})
     return version

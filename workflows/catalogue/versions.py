@@ -52,8 +52,9 @@ from models.catalogue import (
 from models.clock import now
 from models.evaluation import Quarter
 from models.org import UnitKind
+from models.permissions import Principal, can
 from models.scoring import ItemRule, Rules, StandardRule
-from workflows.errors import Conflict, NotFound, ValidationFailed
+from workflows.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 from workflows.i18n import N_
 
 
@@ -71,6 +72,12 @@ def invalid(problems: list[Problem], message: str = "") -> ValidationFailed:
         field_errors.setdefault(p.field, []).append(p.message % p.params if p.params else p.message)
     return ValidationFailed(message or N_("Some values are not valid."), field_errors=field_errors,
                             problems=problems)
+
+
+def require_editor(actor: Principal) -> None:
+    """Drafts, their edits, publication, copies and imports are the party office's (catalogue.edit)."""
+    if not can(actor, "catalogue.edit"):
+        raise NotAllowed()
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -210,9 +217,10 @@ def _bump(session: Session, version: CatalogueVersion, expected_revision: int | 
 # --- building a version from a spec (copy, import, demo) ------------------------------------
 
 
-def build_version(session: Session, spec: CatalogueSpec, *, actor_user_id: int | None,
-                  copied_from_id: int | None = None, complete: bool = False) -> CatalogueVersion:
+def build_version(session: Session, actor: Principal, spec: CatalogueSpec, *, copied_from_id: int | None = None,
+                  complete: bool = False) -> CatalogueVersion:
     """A new draft holding `spec`; refuses an invalid spec with every problem at once."""
+    require_editor(actor)
     kinds = {code: kind_id for kind_id, code in unit_kind_codes(session).items()}
     problems = validate_spec(spec, kinds, complete=complete)
     if problems:
@@ -220,7 +228,7 @@ def build_version(session: Session, spec: CatalogueSpec, *, actor_user_id: int |
     version = CatalogueVersion(year=spec.year, name=spec.name, pass_line=spec.pass_line,
                                excellent_line=spec.excellent_line, description=spec.description,
                                status=CatalogueStatus.DRAFT, copied_from_id=copied_from_id,
-                               created_by=actor_user_id, revision=0)
+                               created_by=actor.acting_user_id, revision=0)
     session.add(version)
     session.flush()
     bases = {}
@@ -249,49 +257,53 @@ def build_version(session: Session, spec: CatalogueSpec, *, actor_user_id: int |
     return version
 
 
-def create_draft(session: Session, *, year: int, name: str, pass_line: Decimal, excellent_line: Decimal,
-                 description: str = "", actor_user_id: int | None) -> CatalogueVersion:
+def create_draft(session: Session, actor: Principal, *, year: int, name: str, pass_line: Decimal,
+                 excellent_line: Decimal, description: str = "") -> CatalogueVersion:
     """An empty draft for a year."""
+    require_editor(actor)
     spec = CatalogueSpec(year, name.strip(), pass_line, excellent_line, description.strip())
-    version = build_version(session, spec, actor_user_id=actor_user_id)
-    audit.record(session, "catalogue.create", actor_user_id=actor_user_id, object_type="catalogue_version",
+    version = build_version(session, actor, spec)
+    audit.record(session, "catalogue.create", actor_user_id=actor.acting_user_id, object_type="catalogue_version",
                  object_id=version.id, data={"year": year, "name": version.name})
     return version
 
 
-def copy_version(session: Session, source_id: int, *, year: int | None = None, name: str | None = None,
-                 actor_user_id: int | None) -> CatalogueVersion:
+def copy_version(session: Session, actor: Principal, source_id: int, *, year: int | None = None,
+                 name: str | None = None) -> CatalogueVersion:
     """A new draft with everything of `source_id` (codes kept, so quarters can be compared)."""
+    require_editor(actor)
     source = spec_for(session, source_id)
     year = source.year if year is None else year
     if name is None or not name.strip():
         name = source.name.replace(str(source.year), str(year)) if str(source.year) in source.name else source.name
     spec = CatalogueSpec(year, name.strip(), source.pass_line, source.excellent_line, source.description,
                          source.bases, source.dimensions)
-    version = build_version(session, spec, actor_user_id=actor_user_id, copied_from_id=source_id)
-    audit.record(session, "catalogue.copy", actor_user_id=actor_user_id, object_type="catalogue_version",
+    version = build_version(session, actor, spec, copied_from_id=source_id)
+    audit.record(session, "catalogue.copy", actor_user_id=actor.acting_user_id, object_type="catalogue_version",
                  object_id=version.id, data={"from": source_id, "year": year})
     return version
 
 
-def copy_last_year(session: Session, year: int, *, actor_user_id: int | None) -> CatalogueVersion:
+def copy_last_year(session: Session, actor: Principal, year: int) -> CatalogueVersion:
     """A draft for `year` from the newest published (or else newest) version of an earlier year."""
+    require_editor(actor)
     source = session.scalar(
         select(CatalogueVersion).where(CatalogueVersion.year < year)
         .order_by(CatalogueVersion.year.desc(), (CatalogueVersion.status == CatalogueStatus.PUBLISHED).desc(),
                   CatalogueVersion.id.desc()).limit(1))
     if source is None:
         raise NotFound(N_("There is no catalogue of an earlier year to copy."))
-    return copy_version(session, source.id, year=year, actor_user_id=actor_user_id)
+    return copy_version(session, actor, source.id, year=year)
 
 
 # --- editing a draft --------------------------------------------------------------------------
 
 
-def update_version(session: Session, version_id: int, *, expected_revision: int | None, actor_user_id: int | None,
+def update_version(session: Session, actor: Principal, version_id: int, *, expected_revision: int | None,
                    year: int, name: str, pass_line: Decimal, excellent_line: Decimal,
                    description: str = "") -> CatalogueVersion:
     """Change a draft's year, name, lines or description."""
+    require_editor(actor)
     version = get_version(session, version_id)
     ensure_draft(version)
     spec = CatalogueSpec(year, name.strip(), pass_line, excellent_line, description.strip())
@@ -304,7 +316,7 @@ def update_version(session: Session, version_id: int, *, expected_revision: int 
     version.year, version.name, version.description = spec.year, spec.name, spec.description
     version.pass_line, version.excellent_line = pass_line, excellent_line
     session.flush()
-    audit.record(session, "catalogue.edit", actor_user_id=actor_user_id, object_type="catalogue_version",
+    audit.record(session, "catalogue.edit", actor_user_id=actor.acting_user_id, object_type="catalogue_version",
                  object_id=version.id, data={"node": "version", "before": before})
     return version
 
@@ -377,10 +389,11 @@ def _node_problems(session: Session, version: CatalogueVersion, kind: str, value
     return check_standard(standard, item_kind)
 
 
-def save_node(session: Session, version_id: int, kind: str, values: dict[str, Any], *, node_id: int | None = None,
-              parent_id: int | None = None, expected_revision: int | None, actor_user_id: int | None) -> Any:
+def save_node(session: Session, actor: Principal, version_id: int, kind: str, values: dict[str, Any], *,
+              node_id: int | None = None, parent_id: int | None = None, expected_revision: int | None) -> Any:
     """Add (node_id None, under parent_id) or change one basis, dimension, item, content or standard
     of a draft. `values` holds the node kind's fields; an item may move to another dimension."""
+    require_editor(actor)
     nk = node_kind(kind)
     version = get_version(session, version_id)
     ensure_draft(version)
@@ -426,7 +439,7 @@ def save_node(session: Session, version_id: int, kind: str, values: dict[str, An
             node.sort = max((s.sort for s in siblings), default=-1) + 1
             siblings.append(node)
     session.flush()
-    audit.record(session, "catalogue.edit", actor_user_id=actor_user_id, object_type="catalogue_version",
+    audit.record(session, "catalogue.edit", actor_user_id=actor.acting_user_id, object_type="catalogue_version",
                  object_id=version_id, data={"node": kind, "id": node.id, "code": node.code,
                                              "before": before, "after": {f: _plain(getattr(node, f)) for f in nk.fields}})
     return node
@@ -444,9 +457,10 @@ def _plain(value: Any) -> Any:
     return str(value) if isinstance(value, Decimal) else value
 
 
-def delete_node(session: Session, version_id: int, kind: str, node_id: int, *, expected_revision: int | None,
-                actor_user_id: int | None) -> None:
+def delete_node(session: Session, actor: Principal, version_id: int, kind: str, node_id: int, *,
+                expected_revision: int | None) -> None:
     """Remove a node of a draft with everything under it (items citing a removed basis keep none)."""
+    require_editor(actor)
     version = get_version(session, version_id)
     ensure_draft(version)
     node = get_node(session, version_id, kind, node_id)
@@ -459,12 +473,13 @@ def delete_node(session: Session, version_id: int, kind: str, node_id: int, *, e
     parent = get_node(session, version_id, nk.parent, getattr(node, _PARENT_FK[kind])) if nk.parent else None
     _siblings(version, kind, parent).remove(node)  # delete-orphan: gone with everything under it
     session.flush()
-    audit.record(session, "catalogue.edit", actor_user_id=actor_user_id, object_type="catalogue_version",
+    audit.record(session, "catalogue.edit", actor_user_id=actor.acting_user_id, object_type="catalogue_version",
                  object_id=version_id, data={"node": kind, "id": node_id, "code": code, "deleted": True})
 
 
-def delete_draft(session: Session, version_id: int, *, actor_user_id: int | None) -> None:
+def delete_draft(session: Session, actor: Principal, version_id: int) -> None:
     """Throw a draft away (published and retired versions stay for ever)."""
+    require_editor(actor)
     version = get_version(session, version_id, for_update=True)
     ensure_draft(version)
     if session.scalar(select(Quarter.id).where(Quarter.catalogue_version_id == version_id).limit(1)) is not None:
@@ -474,7 +489,7 @@ def delete_draft(session: Session, version_id: int, *, actor_user_id: int | None
     data = {"year": version.year, "name": version.name}
     session.delete(version)
     session.flush()
-    audit.record(session, "catalogue.delete", actor_user_id=actor_user_id, object_type="catalogue_version",
+    audit.record(session, "catalogue.delete", actor_user_id=actor.acting_user_id, object_type="catalogue_version",
                  object_id=version_id, data=data)
 
 
@@ -498,9 +513,10 @@ def version_fingerprint(session: Session, version_id: int) -> str:
     return fingerprint(spec_of(version, unit_kind_codes(session)), _row_ids(version))
 
 
-def publish(session: Session, version_id: int, *, actor_user_id: int | None,
+def publish(session: Session, actor: Principal, version_id: int, *,
             expected_revision: int | None = None) -> CatalogueVersion:
     """Publish a valid draft; the year's previous published version is retired."""
+    require_editor(actor)
     version = get_version(session, version_id, for_update=True)
     ensure_draft(version)
     problems = publication_problems(session, version_id)
@@ -518,13 +534,13 @@ def publish(session: Session, version_id: int, *, actor_user_id: int | None,
     version.fingerprint = version_fingerprint(session, version_id)
     version.status = CatalogueStatus.PUBLISHED
     version.published_at = at
-    version.published_by = actor_user_id
+    version.published_by = actor.acting_user_id
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError:
         raise Conflict(N_("Another version of this year was published at the same time. Reload and check.")) from None
-    audit.record(session, "catalogue.publish", actor_user_id=actor_user_id, object_type="catalogue_version",
+    audit.record(session, "catalogue.publish", actor_user_id=actor.acting_user_id, object_type="catalogue_version",
                  object_id=version.id, data={"year": version.year, "fingerprint": version.fingerprint,
                                              "retired": [v.id for v in previous]})
     return version

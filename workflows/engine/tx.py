@@ -78,7 +78,7 @@ def _record_refusal(session: Session, error: QuarterLocked, fn: Callable[..., An
     from models.permissions import Principal
     from workflows.quarter import locking
 
-    actor = next((a.user_id for a in args if isinstance(a, Principal)), None)
+    actor = next((a.acting_user_id for a in args if isinstance(a, Principal)), None)
     try:
         locking.record_refusal(session, error, actor_user_id=actor, what=f"{fn.__module__}.{fn.__name__}")
         session.commit()

@@ -35,11 +35,14 @@ from sqlalchemy.orm import Session, selectinload
 
 from models import audit
 from models.clock import now
+from models.db import chunks
 from models.org import Branch
 from models.people import MembershipStatus, Person, User
+from models.permissions import Principal
 from workflows.errors import Conflict, NotFound, ValidationFailed
 from workflows.i18n import N_
-from workflows.org import org
+from workflows.org import accounts, people, units
+from workflows.org.common import require_admin
 
 MAX_ROWS = 50_000
 MAX_BYTES = 10 * 1024 * 1024
@@ -312,7 +315,7 @@ def _convert(key: str, value: Any) -> tuple[Any, str | None, bool]:
         return (gender or ""), (None if gender else N_("Unknown gender: use 男 or 女.")), False
     if key == "username":
         text = text.lower()
-        if not org.USERNAME_PATTERN.match(text):
+        if not accounts.USERNAME_PATTERN.match(text):
             return "", N_("Use lower-case letters, digits and . _ @ - only (at most 80)."), False
     return text, None, False
 
@@ -427,17 +430,6 @@ class Plan:
         return sum(1 for i in self.items if i.username)
 
 
-def _chunked(values: Iterable[str], size: int = 500) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for value in values:
-        batch.append(value)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _branch_lookup(session: Session) -> dict[str, Branch]:
     """Branches by exact name and by code (codes without regard to case)."""
     every = list(session.scalars(select(Branch)))
@@ -452,7 +444,7 @@ def plan_import(session: Session, parsed: ParsedRoster, *, update_existing: bool
     branches = _branch_lookup(session)
     employee_nos = [r["employee_no"] for r in parsed.rows]
     known: dict[str, Person] = {}
-    for chunk in _chunked(employee_nos):
+    for chunk in chunks(employee_nos, 500):
         for person in session.scalars(select(Person).where(Person.employee_no.in_(chunk))
                                       .options(selectinload(Person.user))):
             known[person.employee_no] = person
@@ -482,14 +474,14 @@ def plan_import(session: Session, parsed: ParsedRoster, *, update_existing: bool
             continue
         values = _merged_values(person, record, parsed.columns)
         values["branch_id"] = branch.id if branch is not None else None
-        for name, messages in org.membership_errors(values["status"], *(_as_date(values[k]) for k in DATE_KEYS)).items():
+        for name, messages in people.membership_errors(values["status"], *(_as_date(values[k]) for k in DATE_KEYS)).items():
             for message in messages:
                 problem(record, name, message)
                 ok = False
         username = None
         if person is None or person.user is None:
-            username = record.get("username") or org.default_username(record["employee_no"])
-            if not org.USERNAME_PATTERN.match(username):
+            username = record.get("username") or accounts.default_username(record["employee_no"])
+            if not accounts.USERNAME_PATTERN.match(username):
                 problem(record, "username", N_("No username can be made from this employee number. Fill in the "
                                                "column 用户名."))
                 ok = False
@@ -505,7 +497,7 @@ def plan_import(session: Session, parsed: ParsedRoster, *, update_existing: bool
                         values["name"], branch.name if branch else "", person.id if person else None, username)
         pending.append((item, values))
     taken: set[str] = set()
-    for chunk in _chunked(wanted_usernames):
+    for chunk in chunks(list(wanted_usernames), 500):
         taken |= set(session.scalars(select(User.username).where(User.username.in_(chunk))))
     for item, values in pending:
         if item.username in taken:
@@ -567,8 +559,9 @@ def _bulk_insert(session: Session, model: type, rows: list[dict[str, Any]], key:
     return ids
 
 
-def apply_import(session: Session, plan: Plan, *, actor_user_id: int | None, source: str = "") -> ImportResult:
+def apply_import(session: Session, actor: Principal, plan: Plan, *, source: str = "") -> ImportResult:
     """Write a plan without errors: every new person, account and change, or (on error) nothing."""
+    require_admin(actor)
     if plan.problems:
         raise ValidationFailed(N_("The roster has errors. Correct them in the workbook and upload it again; "
                                   "nothing was imported."))
@@ -588,23 +581,23 @@ def apply_import(session: Session, plan: Plan, *, actor_user_id: int | None, sou
         active[person.id] = person.active
     session.flush()
     user_ids = _bulk_insert(session, User, [
-        {"username": i.username, "password_hash": org.UNUSABLE_PASSWORD, "person_id": person_ids[i.employee_no],
+        {"username": i.username, "password_hash": accounts.UNUSABLE_PASSWORD, "person_id": person_ids[i.employee_no],
          "must_change_password": True, "active": active.get(person_ids[i.employee_no], True)}
         for i in new_items + updated if i.username], User.person_id)
     for item in new_items:
         person_id = person_ids[item.employee_no]
-        audit.record(session, "person.imported", actor_user_id=actor_user_id, object_type="person",
+        audit.record(session, "person.imported", actor_user_id=actor.acting_user_id, object_type="person",
                      object_id=person_id, branch_id=item.values["branch_id"],
                      data={"employee_no": item.employee_no, "user_id": user_ids.get(person_id), "source": source})
     for item in updated:
         person_id = person_ids[item.employee_no]
-        audit.record(session, "person.updated", actor_user_id=actor_user_id, object_type="person",
+        audit.record(session, "person.updated", actor_user_id=actor.acting_user_id, object_type="person",
                      object_id=person_id, branch_id=item.values["branch_id"],
                      data={**item.changes, "user_id": user_ids.get(person_id), "source": source})
     counts = plan.counts
-    audit.record(session, "roster.imported", actor_user_id=actor_user_id, object_type="roster", object_id=source,
-                 data={"new": counts["new"], "updated": counts["updated"], "unchanged": counts["unchanged"],
-                       "accounts": len(user_ids)})
+    audit.record(session, "roster.imported", actor_user_id=actor.acting_user_id, object_type="roster",
+                 object_id=source, data={"new": counts["new"], "updated": counts["updated"],
+                                         "unchanged": counts["unchanged"], "accounts": len(user_ids)})
     return ImportResult(counts["new"], counts["updated"], counts["unchanged"], sorted(user_ids.values()))
 
 
@@ -616,7 +609,7 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32}$")
 @dataclass
 class Staged:
     token: str
-    actor_user_id: int
+    actor_user_id: int | None  # the uploader's acting user id (None: the system)
     created_at: str
     filename: str
     sha256: str
@@ -625,20 +618,23 @@ class Staged:
     imported: dict[str, Any] | None = None
 
 
-def stage(directory: Path, *, data: bytes, filename: str, parsed: ParsedRoster, actor_user_id: int) -> str:
-    """Keep an upload (the file and its parsed rows) on the server; returns the token that names it."""
+def stage(directory: Path, actor: Principal, *, data: bytes, filename: str, parsed: ParsedRoster) -> str:
+    """Keep an upload (the file and its parsed rows) on the server, bound to its uploader; returns the token
+    that names it."""
+    require_admin(actor)
     directory.mkdir(parents=True, exist_ok=True)
     purge_expired(directory)
     token = secrets.token_urlsafe(24)
     _write(directory / f"{token}.xlsx", data)
-    staged = Staged(token, actor_user_id, now().isoformat(), _safe_filename(filename),
+    staged = Staged(token, actor.acting_user_id, now().isoformat(), _safe_filename(filename),
                     hashlib.sha256(data).hexdigest(), len(data), parsed)
     _save(directory, staged)
     return token
 
 
-def load_staged(directory: Path, token: str, *, actor_user_id: int) -> Staged:
+def load_staged(directory: Path, actor: Principal, token: str) -> Staged:
     """The upload named by `token`, if it is this administrator's and has not expired."""
+    require_admin(actor)
     path = directory / f"{token}.json" if _TOKEN.match(token or "") else None
     if path is None or not path.is_file():
         raise NotFound(N_("This upload is no longer available. Please upload the workbook again."))
@@ -651,7 +647,7 @@ def load_staged(directory: Path, token: str, *, actor_user_id: int) -> Staged:
             parsed["total_rows"], parsed.get("letters", {})))
     except (ValueError, KeyError, TypeError):
         raise NotFound(N_("This upload is no longer available. Please upload the workbook again.")) from None
-    if staged.actor_user_id != actor_user_id or _expired(staged.created_at):
+    if staged.actor_user_id != actor.acting_user_id or _expired(staged.created_at):
         raise NotFound(N_("This upload is no longer available. Please upload the workbook again."))
     return staged
 
@@ -759,7 +755,7 @@ def template_workbook(session: Session) -> bytes:
             data.add_data_validation(rule)
     branches_sheet = workbook.create_sheet("党支部")
     _header(branches_sheet, ["党支部", "代码", "所属单位"], [32, 10, 28])
-    active = [b for b in org.branches(session) if b.active]
+    active = [b for b in units.branches(session) if b.active]
     for row, branch in enumerate(active, start=2):
         _put(branches_sheet, row, [branch.name, branch.code, branch.unit.name])
     if active:

@@ -1,2 +1,3 @@
-"""The organisation: units and branches, people and their membership, accounts and passwords, API
-tokens, role assignments, and the `Principal` the permission rules see for a user."""
+"""The organisation: units and branches (units), people and their membership (people), accounts and
+passwords (accounts), role assignments (roles), API tokens (tokens), and the `Principal` the
+permission rules see for a user (principals); common holds the helpers they share."""
