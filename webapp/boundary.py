@@ -114,37 +114,42 @@ def _split(error: DomainError, keys: Iterable[str]) -> dict[str, list[str]]:
     return {k: [_(m) for m in field_errors[k]] for k in keys if field_errors.get(k)}
 
 
+Placer = Callable[[FlaskForm, DomainError], None]
+
+
 def run_service(fn: Callable[..., Any], *args: Any, form: FlaskForm | None = None, sections: Collection[str] = (),
-                ends_request: bool = True, commit_on: tuple[type[BaseException], ...] = (), **kwargs: Any) -> Outcome:
+                place: Placer | None = None, ends_request: bool = True,
+                commit_on: tuple[type[BaseException], ...] = (), **kwargs: Any) -> Outcome:
     """Run `fn(db.session, *args, **kwargs)` at the boundary (see the module's docstring).
 
     `form`: where the error's messages go; `sections`: fields the page shows apart (returned
-    translated in `Outcome.sections`, not put on the form); `ends_request=False`: NotAllowed and
+    translated in `Outcome.sections`, not put on the form); `place`: how the error goes on the form
+    when the service's errors need more than `apply_field_errors`; `ends_request=False`: NotAllowed and
     NotFound come back as outcomes too (one item of a batch); `commit_on`: see `tx.run`."""
     try:
         return Outcome(tx.run(db.session, fn, *args, commit_on=commit_on, **kwargs))
-    except NotAllowed as e:
-        if ends_request:
-            abort(403)
-        return Outcome(error=e, status=403)
-    except NotFound as e:
-        if ends_request:
-            abort(404)
-        return Outcome(error=e, status=404)
     except DomainError as e:
+        if ends_request and isinstance(e, NotAllowed):
+            abort(403)
+        if ends_request and isinstance(e, NotFound):
+            abort(404)
         if form is not None:
-            apply_field_errors(form, e, skip=sections)
+            if place is not None:
+                place(form, e)
+            else:
+                apply_field_errors(form, e, skip=sections)
         return Outcome(error=e, status=status_of(e), sections=_split(e, sections))
 
 
 def submit_form(form: FlaskForm, fn: Callable[..., Any], *args: Any, success: str | Callable[[Any], str],
-                then: str | Callable[[Any], str], **kwargs: Any) -> Any | None:
+                then: str | Callable[[Any], str], place: Placer | None = None, ends_request: bool = True,
+                **kwargs: Any) -> Any | None:
     """The thin route: validate `form`, run one service, flash `success` and redirect to `then`.
     None when the form or the service said no: the caller renders the page again, with the
     messages on the form and everything typed kept."""
     if not form.validate_on_submit():
         return None
-    outcome = run_service(fn, *args, form=form, **kwargs)
+    outcome = run_service(fn, *args, form=form, place=place, ends_request=ends_request, **kwargs)
     if not outcome.ok:
         return None
     flash(success(outcome.result) if callable(success) else success, "success")

@@ -23,7 +23,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from models.org import Branch, Unit, UnitKind
@@ -31,12 +30,12 @@ from models.people import BRANCH_ROLES, EVALUATED_STATUSES, MembershipStatus, Pe
 from webapp.admin import bp
 from webapp.admin import forms as f
 from webapp.authz import current_principal, guard, load_or_404
+from webapp.boundary import message_of, messages_of, run_and_flash, run_service, submit_form
 from webapp.extensions import db
-from webapp.forms_util import apply_field_errors
 from webapp.labels import label
 from webapp.nav import register
 from webapp.redirects import safe_next
-from workflows.errors import DomainError, ValidationFailed
+from workflows.errors import Conflict, DomainError, ValidationFailed
 from workflows.imports import roster
 from workflows.org import accounts as org_accounts
 from workflows.org import people as org_people
@@ -56,26 +55,6 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 
-def _submit(form: FlaskForm, action: Callable[[], Any], success: Callable[[Any], str],
-            target: Callable[[Any], str]) -> Response | None:
-    """The thin-route pattern: validate, call one service, commit, flash, redirect.
-
-    On a domain error the transaction is rolled back and the errors are put on the form, so the
-    page is shown again with everything that was typed.
-    """
-    if not form.validate_on_submit():
-        return None
-    try:
-        result = action()
-    except DomainError as e:
-        db.session.rollback()
-        apply_field_errors(form, e)
-        return None
-    db.session.commit()
-    flash(success(result), "success")
-    return redirect(target(result))
-
-
 def _page(template: str, form: FlaskForm | None = None, **context: Any) -> tuple[str, int]:
     """Render; a form that was posted and has errors answers 422, so tests and tools can tell."""
     failed = form is not None and request.method == "POST" and (form.errors or form.form_errors)
@@ -84,13 +63,6 @@ def _page(template: str, form: FlaskForm | None = None, **context: Any) -> tuple
 
 def _form_page(form: FlaskForm, title: str, back: str, **context: Any) -> tuple[str, int]:
     return _page("admin/form.html", form, title=title, back=back, **context)
-
-
-def _fail(error: DomainError) -> None:
-    db.session.rollback()
-    messages = [m for ms in getattr(error, "field_errors", {}).values() for m in ms] or [error.message]
-    for message in messages:
-        flash(_(message), "error")
 
 
 def _branch_choices(blank: str | None = None, include_inactive: bool = False) -> list[tuple[str, str]]:
@@ -198,9 +170,8 @@ def organisation():
 def kind_new():
     """Add a kind of unit."""
     form = f.KindForm()
-    done = _submit(form, lambda: org_units.create_unit_kind(
-        db.session, current_principal(), code=form.code.data, name=form.name.data, name_en=form.name_en.data),
-                   lambda k: _("The kind “%(name)s” was added.", name=k.name), lambda k: url_for("admin.organisation"))
+    done = submit_form(form, lambda s: org_units.create_unit_kind(
+        s, current_principal(), code=form.code.data, name=form.name.data, name_en=form.name_en.data), success=lambda k: _("The kind “%(name)s” was added.", name=k.name), then=lambda k: url_for("admin.organisation"))
     return done or _form_page(form, _("New kind of unit"), url_for("admin.organisation"),
                               hint=_("Each kind of unit has its own evaluation form. After adding a kind, the "
                                      "Party-Masses Department sets up its form in the catalogue."))
@@ -212,9 +183,8 @@ def kind_edit(kind_id: int):
     """Rename a kind of unit."""
     kind = load_or_404(UnitKind, kind_id, ACTION)
     form = f.KindRenameForm(obj=kind)
-    done = _submit(form, lambda: org_units.rename_unit_kind(
-        db.session, current_principal(), kind.id, name=form.name.data, name_en=form.name_en.data),
-                   lambda k: _("Saved."), lambda k: url_for("admin.organisation"))
+    done = submit_form(form, lambda s: org_units.rename_unit_kind(
+        s, current_principal(), kind.id, name=form.name.data, name_en=form.name_en.data), success=lambda k: _("Saved."), then=lambda k: url_for("admin.organisation"))
     return done or _form_page(form, _("Kind of unit: %(name)s", name=kind.name), url_for("admin.organisation"),
                               hint=_("Code: %(code)s", code=kind.code))
 
@@ -225,13 +195,8 @@ def kind_delete(kind_id: int):
     """Remove a kind no unit uses."""
     kind = load_or_404(UnitKind, kind_id, ACTION)
     name = kind.name
-    try:
-        org_units.delete_unit_kind(db.session, current_principal(), kind.id)
-    except DomainError as e:
-        _fail(e)
-    else:
-        db.session.commit()
-        flash(_("The kind “%(name)s” was removed.", name=name), "success")
+    run_and_flash(org_units.delete_unit_kind, current_principal(), kind.id,
+                  success=_("The kind “%(name)s” was removed.", name=name))
     return redirect(url_for("admin.organisation"))
 
 
@@ -241,9 +206,8 @@ def unit_new():
     """Add a unit."""
     form = f.UnitForm()
     form.kind_id.choices = _kind_choices()
-    done = _submit(form, lambda: org_units.create_unit(
-        db.session, current_principal(), name=form.name.data, code=form.code.data, kind_id=form.kind_id.data),
-                   lambda u: _("The unit “%(name)s” was added.", name=u.name), lambda u: url_for("admin.organisation"))
+    done = submit_form(form, lambda s: org_units.create_unit(
+        s, current_principal(), name=form.name.data, code=form.code.data, kind_id=form.kind_id.data), success=lambda u: _("The unit “%(name)s” was added.", name=u.name), then=lambda u: url_for("admin.organisation"))
     return done or _form_page(form, _("New unit"), url_for("admin.organisation"))
 
 
@@ -254,10 +218,9 @@ def unit_edit(unit_id: int):
     unit = load_or_404(Unit, unit_id, ACTION)
     form = f.UnitForm(obj=unit)
     form.kind_id.choices = _kind_choices()
-    done = _submit(form, lambda: org_units.update_unit(
-        db.session, current_principal(), unit.id, name=form.name.data, code=form.code.data,
-        kind_id=form.kind_id.data),
-                   lambda u: _("Saved."), lambda u: url_for("admin.organisation"))
+    done = submit_form(form, lambda s: org_units.update_unit(
+        s, current_principal(), unit.id, name=form.name.data, code=form.code.data,
+        kind_id=form.kind_id.data), success=lambda u: _("Saved."), then=lambda u: url_for("admin.organisation"))
     return done or _form_page(form, _("Unit: %(name)s", name=unit.name), url_for("admin.organisation"), obj=unit,
                               toggle_what="unit")
 
@@ -270,11 +233,9 @@ def branch_new():
     form.unit_id.choices = _unit_choices()
     if request.method == "GET":
         form.unit_id.data = f.optional_int(request.args.get("unit_id"))
-    done = _submit(form, lambda: org_units.create_branch(
-        db.session, current_principal(), unit_id=form.unit_id.data, name=form.name.data, code=form.code.data),
-                   lambda b: _("The branch “%(name)s” was added. Now assign its secretary, discipline member and "
-                               "reviewers.", name=b.name),
-                   lambda b: url_for("admin.branch", branch_id=b.id))
+    done = submit_form(form, lambda s: org_units.create_branch(
+        s, current_principal(), unit_id=form.unit_id.data, name=form.name.data, code=form.code.data), success=lambda b: _("The branch “%(name)s” was added. Now assign its secretary, discipline member and "
+                               "reviewers.", name=b.name), then=lambda b: url_for("admin.branch", branch_id=b.id))
     return done or _form_page(form, _("New branch"), url_for("admin.organisation"))
 
 
@@ -302,9 +263,8 @@ def branch_edit(branch_id: int):
     branch = load_or_404(Branch, branch_id, ACTION)
     form = f.BranchForm(obj=branch)
     del form.unit_id
-    done = _submit(form, lambda: org_units.rename_branch(
-        db.session, current_principal(), branch.id, name=form.name.data, code=form.code.data),
-                   lambda b: _("Saved."), lambda b: url_for("admin.branch", branch_id=b.id))
+    done = submit_form(form, lambda s: org_units.rename_branch(
+        s, current_principal(), branch.id, name=form.name.data, code=form.code.data), success=lambda b: _("Saved."), then=lambda b: url_for("admin.branch", branch_id=b.id))
     return done or _form_page(form, _("Rename branch: %(name)s", name=branch.name),
                               url_for("admin.branch", branch_id=branch.id))
 
@@ -317,10 +277,8 @@ def branch_move(branch_id: int):
     form = f.MoveForm(target_id=branch.unit_id)
     form.target_id.choices = _unit_choices()
     form.target_id.label.text = _("Unit")
-    done = _submit(form, lambda: org_units.move_branch(db.session, current_principal(), branch.id,
-                                                       form.target_id.data),
-                   lambda b: _("The branch now belongs to “%(unit)s”.", unit=b.unit.name),
-                   lambda b: url_for("admin.branch", branch_id=b.id))
+    done = submit_form(form, lambda s: org_units.move_branch(s, current_principal(), branch.id,
+                                                       form.target_id.data), success=lambda b: _("The branch now belongs to “%(unit)s”.", unit=b.unit.name), then=lambda b: url_for("admin.branch", branch_id=b.id))
     return done or _form_page(form, _("Move branch: %(name)s", name=branch.name),
                               url_for("admin.branch", branch_id=branch.id),
                               hint=_("Now in: %(unit)s", unit=branch.unit.name))
@@ -341,13 +299,7 @@ def set_active(what: str, obj_id: int):
     model, service, default = _TOGGLES[what]
     obj = load_or_404(model, obj_id, ACTION)
     active = request.form.get("active") == "1"
-    try:
-        service(db.session, current_principal(), obj.id, active)
-    except DomainError as e:
-        _fail(e)
-    else:
-        db.session.commit()
-        flash(_("Activated.") if active else _("Deactivated."), "success")
+    run_and_flash(service, current_principal(), obj.id, active, success=_("Activated.") if active else _("Deactivated."))
     return redirect(safe_next(url_for(default)))
 
 
@@ -402,9 +354,9 @@ def person_new():
     if request.method == "GET":
         form.branch_id.data = f.optional_int(request.args.get("branch_id"))
 
-    def create() -> Person:
+    def create(session: Any) -> Person:
         return org_people.create_person(
-            db.session, current_principal(), employee_no=form.employee_no.data, name=form.name.data,
+            session, current_principal(), employee_no=form.employee_no.data, name=form.name.data,
             branch_id=form.branch_id.data, status=form.status.data, gender=form.gender.data or "",
             joined_party_on=form.joined_party_on.data, full_member_on=form.full_member_on.data,
             activist_since=form.activist_since.data,
@@ -412,8 +364,7 @@ def person_new():
             username=(form.username.data or org_accounts.default_username(form.employee_no.data or ""))
             if form.create_account.data else None)
 
-    done = _submit(form, create, lambda p: _("%(name)s was added.", name=p.name),
-                   lambda p: url_for("admin.person", person_id=p.id))
+    done = submit_form(form, create, success=lambda p: _("%(name)s was added.", name=p.name), then=lambda p: url_for("admin.person", person_id=p.id))
     return done or _page("admin/person_new.html", form)
 
 
@@ -438,10 +389,9 @@ def person_edit(person_id: int):
     person = load_or_404(Person, person_id, ACTION)
     form = f.PersonDetailsForm(obj=person)
     _person_form_choices(form)
-    done = _submit(form, lambda: org_people.update_person(
-        db.session, current_principal(), person.id, employee_no=form.employee_no.data, name=form.name.data,
-        gender=form.gender.data or "", position=form.position.data or "", phone=form.phone.data or ""),
-        lambda p: _("Saved."), lambda p: url_for("admin.person", person_id=p.id))
+    done = submit_form(form, lambda s: org_people.update_person(
+        s, current_principal(), person.id, employee_no=form.employee_no.data, name=form.name.data,
+        gender=form.gender.data or "", position=form.position.data or "", phone=form.phone.data or ""), success=lambda p: _("Saved."), then=lambda p: url_for("admin.person", person_id=p.id))
     return done or _form_page(form, _("Edit: %(name)s", name=person.name), url_for("admin.person", person_id=person.id))
 
 
@@ -452,11 +402,10 @@ def person_membership(person_id: int):
     person = load_or_404(Person, person_id, ACTION)
     form = f.MembershipForm(obj=person)
     _person_form_choices(form)
-    done = _submit(form, lambda: org_people.change_membership(
-        db.session, current_principal(), person.id, status=form.status.data,
+    done = submit_form(form, lambda s: org_people.change_membership(
+        s, current_principal(), person.id, status=form.status.data,
         joined_party_on=form.joined_party_on.data, full_member_on=form.full_member_on.data,
-        activist_since=form.activist_since.data),
-        lambda p: _("Saved."), lambda p: url_for("admin.person", person_id=p.id))
+        activist_since=form.activist_since.data), success=lambda p: _("Saved."), then=lambda p: url_for("admin.person", person_id=p.id))
     return done or _form_page(form, _("Membership: %(name)s", name=person.name),
                               url_for("admin.person", person_id=person.id),
                               hint=_("A probationary member becomes a full member (转正): choose “Full member” and "
@@ -479,9 +428,8 @@ def person_move(person_id: int):
         return _("%(name)s was moved. They still hold roles in the old branch: %(roles)s. Revoke them below if "
                  "they no longer apply.", name=person.name, roles=roles)
 
-    done = _submit(form, lambda: org_people.move_person(db.session, current_principal(), person.id,
-                                                        form.target_id.data),
-                   moved, lambda kept: url_for("admin.person", person_id=person.id))
+    done = submit_form(form, lambda s: org_people.move_person(s, current_principal(), person.id,
+                                                        form.target_id.data), success=moved, then=lambda kept: url_for("admin.person", person_id=person.id))
     return done or _form_page(form, _("Move to another branch: %(name)s", name=person.name),
                               url_for("admin.person", person_id=person.id),
                               hint=_("Now in: %(branch)s", branch=person.branch.name if person.branch else "—"))
@@ -494,15 +442,9 @@ def account_create(person_id: int):
     person = load_or_404(Person, person_id, ACTION)
     form = f.AccountForm()
     if form.validate_on_submit():
-        try:
-            user = org_accounts.create_account(db.session, current_principal(), person.id,
-                                               username=form.username.data)
-        except DomainError as e:
-            _fail(e)
-        else:
-            db.session.commit()
-            flash(_("The account “%(username)s” was opened. Issue an initial password or reset the password to let "
-                    "them sign in.", username=user.username), "success")
+        run_and_flash(org_accounts.create_account, current_principal(), person.id, username=form.username.data,
+                      success=lambda user: _("The account “%(username)s” was opened. Issue an initial password or "
+                                             "reset the password to let them sign in.", username=user.username))
     else:
         for messages in form.errors.values():
             for message in messages:
@@ -524,16 +466,15 @@ def _find_user(who: str) -> User | None:
 
 
 def _assign(form: f.RoleForm, user: User | None) -> Response | None:
-    def assign() -> RoleAssignment:
+    def assign(session: Any) -> RoleAssignment:
         if user is None:
             raise ValidationFailed(field_errors={"who": [_("No account with this username or employee number.")]})
-        return org_roles.assign_role(db.session, current_principal(), user, form.role.data,
+        return org_roles.assign_role(session, current_principal(), user, form.role.data,
                                      form.branch_id.data)
 
-    return _submit(form, assign, lambda a: _("%(name)s is now %(role)s (%(where)s).", name=a.user.name,
+    return submit_form(form, assign, success=lambda a: _("%(name)s is now %(role)s (%(where)s).", name=a.user.name,
                                              role=label("role", a.role),
-                                             where=a.branch.name if a.branch else _("Bureau-wide")),
-                   lambda a: safe_next(url_for("admin.roles")))
+                                             where=a.branch.name if a.branch else _("Bureau-wide")), then=lambda a: safe_next(url_for("admin.roles")))
 
 
 @bp.route("/roles", methods=["GET", "POST"])
@@ -580,13 +521,7 @@ def role_revoke(assignment_id: int):
     text = _("%(name)s is no longer %(role)s (%(where)s).", name=assignment.user.name,
              role=label("role", assignment.role),
              where=assignment.branch.name if assignment.branch else _("Bureau-wide"))
-    try:
-        org_roles.revoke_role(db.session, current_principal(), assignment.id)
-    except DomainError as e:
-        _fail(e)
-    else:
-        db.session.commit()
-        flash(text, "success")
+    run_and_flash(org_roles.revoke_role, current_principal(), assignment.id, success=text)
     return redirect(safe_next(url_for("admin.roles")))
 
 
@@ -625,12 +560,12 @@ def account_reset(user_id: int):
     user = load_or_404(User, user_id, ACTION)
     if not FlaskForm().validate_on_submit():
         abort(400)
-    try:
-        password = org_accounts.reset_password(db.session, current_principal(), user.id)
-    except DomainError as e:
-        _fail(e)
+    outcome = run_service(org_accounts.reset_password, current_principal(), user.id)
+    if not outcome.ok:
+        for message in messages_of(outcome.error):
+            flash(message, "error")
         return redirect(safe_next(url_for("admin.accounts")))
-    db.session.commit()
+    password = outcome.result
     response = Response(render_template("admin/password_once.html", user=user, password=password,
                                         back=safe_next(url_for("admin.accounts"))))
     response.headers["Cache-Control"] = "no-store"
@@ -642,9 +577,8 @@ def account_reset(user_id: int):
 def account_require_change(user_id: int):
     """Make the user choose a new password at their next sign-in."""
     user = load_or_404(User, user_id, ACTION)
-    org_accounts.require_password_change(db.session, current_principal(), user.id)
-    db.session.commit()
-    flash(_("%(name)s will have to choose a new password at the next sign-in.", name=user.name), "success")
+    run_and_flash(org_accounts.require_password_change, current_principal(), user.id,
+                  success=_("%(name)s will have to choose a new password at the next sign-in.", name=user.name))
     return redirect(safe_next(url_for("admin.accounts")))
 
 
@@ -654,9 +588,8 @@ def _issue(user_ids: list[int] | None, back: str) -> Response:
     if not wanted:
         flash(_("None of these accounts is waiting for a password."), "info")
         return redirect(back)
-    issued = org_accounts.issue_initial_passwords(db.session, current_principal(), wanted)
+    issued = run_service(org_accounts.issue_initial_passwords, current_principal(), wanted).result
     data = roster.passwords_workbook(issued)
-    db.session.commit()
     return _xlsx(data, f"initial-passwords-{_stamp()}.xlsx")
 
 
@@ -776,16 +709,13 @@ def roster_confirm(token: str):
     if not form.validate_on_submit():
         abort(400)
     plan = roster.plan_import(db.session, staged.parsed, update_existing=update_existing)
-    try:
-        result = roster.apply_import(db.session, current_principal(), plan, source=staged.sha256[:16])
-        db.session.commit()
-    except DomainError as e:
-        db.session.rollback()
-        return _preview(staged, update_existing, 422, _(e.message))
-    except IntegrityError:
-        db.session.rollback()
+    outcome = run_service(roster.apply_import, current_principal(), plan, source=staged.sha256[:16])
+    if type(outcome.error) is Conflict:  # a row written meanwhile: the database refused a duplicate
         return _preview(staged, update_existing, 409, _("Somebody changed the people meanwhile. Nothing was "
                                                         "imported; check the preview again."))
+    if outcome.error is not None:
+        return _preview(staged, update_existing, 422, message_of(outcome.error))
+    result = outcome.result
     roster.mark_imported(_staging_dir(), staged, result)
     flash(_("The roster was imported: %(new)s new, %(updated)s updated, %(unchanged)s unchanged.",
             new=result.created, updated=result.updated, unchanged=result.unchanged), "success")

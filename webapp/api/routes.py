@@ -45,7 +45,6 @@ from workflows.quarter import (
     appeals,
     evaluation,
     evidence,
-    locking,
     reports,
     task_actions,
 )
@@ -119,7 +118,7 @@ def domain_error(e: DomainError) -> Any:
     db.session.rollback()
     if isinstance(e, QuarterLocked):
         principal = current_principal()
-        tx.run(db.session, locking.record_refusal, e, actor_user_id=principal.user_id if principal else None,
+        tx.run(db.session, tx.record_refusal, e, actor_user_id=principal.user_id if principal else None,
                what=f"{request.method} {request.path}")
     status = e.http_status
     if status >= 500:

@@ -11,11 +11,9 @@ from webapp import LoginUser
 from webapp.auth import bp
 from webapp.auth.forms import EmptyForm, LoginForm, PasswordForm
 from webapp.authz import current_principal, guard, public
-from webapp.extensions import db
-from webapp.forms_util import apply_field_errors
+from webapp.boundary import run_service
 from webapp.nav import register
 from webapp.redirects import safe_next
-from workflows.errors import ValidationFailed
 from workflows.org import accounts
 
 register(_l("My account"), "auth.profile", "signed_in", order=95)
@@ -30,26 +28,20 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        try:
-            user = accounts.authenticate(
-                db.session,
-                form.username.data,
-                form.password.data,
-                remote_addr=request.remote_addr or "",
-                max_failures=current_app.config["LOGIN_MAX_FAILURES"],
-                window_minutes=current_app.config["LOGIN_WINDOW_MINUTES"],
-            )
-        except accounts.Throttled:
-            db.session.commit()
+        outcome = run_service(
+            accounts.authenticate, form.username.data, form.password.data,
+            remote_addr=request.remote_addr or "", max_failures=current_app.config["LOGIN_MAX_FAILURES"],
+            window_minutes=current_app.config["LOGIN_WINDOW_MINUTES"],
+            commit_on=(accounts.Throttled, accounts.InvalidCredentials))  # a failure counts towards the throttle
+        if isinstance(outcome.error, accounts.Throttled):
             form.password.errors.append(_("Too many failed sign-ins. Please wait %(minutes)s minutes and try again.",
                                           minutes=current_app.config["LOGIN_WINDOW_MINUTES"]))
             status = 429
-        except accounts.InvalidCredentials:
-            db.session.commit()
+        elif outcome.error is not None:
             form.password.errors.append(_("Wrong username or password."))
             status = 401
         else:
-            db.session.commit()
+            user = outcome.result
             session.clear()
             login_user(LoginUser(user))
             session.permanent = True
@@ -79,13 +71,8 @@ def profile():
     form = PasswordForm()
     if form.validate_on_submit():
         user = current_user.model
-        try:
-            accounts.change_password(db.session, user, form.current_password.data, form.new_password.data)
-        except ValidationFailed as e:
-            db.session.rollback()
-            apply_field_errors(form, e)
-        else:
-            db.session.commit()
+        if run_service(accounts.change_password, user, form.current_password.data, form.new_password.data,
+                       form=form).ok:
             login_user(LoginUser(user))  # the epoch moved: keep this session, end the others
             flash(_("Your password has been changed. Other sessions have been signed out."), "success")
             return redirect(url_for("auth.profile"))
@@ -99,7 +86,7 @@ def set_language(code: str):
     form = EmptyForm()
     if code in current_app.config["LANGUAGES"] and (form.validate_on_submit() or not current_app.config.get("WTF_CSRF_ENABLED", True)):
         session["lang"] = code
-        if current_user.is_authenticated:
-            current_user.model.locale = code
-            db.session.commit()
+        principal = current_principal()
+        if principal is not None:
+            run_service(accounts.set_locale, principal, code)
     return redirect(safe_next(url_for("main.home")))

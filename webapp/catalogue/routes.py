@@ -20,10 +20,10 @@ from models.catalogue import HONOUR_LEVELS, CatalogueStatus, CatalogueVersion, P
 from models.clock import now
 from models.org import UnitKind
 from webapp.authz import allowed, current_principal, guard, load_or_404
+from webapp.boundary import apply_field_errors, message_of, run_service, submit_form
 from webapp.catalogue import bp
 from webapp.catalogue import forms as f
 from webapp.extensions import db
-from webapp.forms_util import apply_field_errors
 from webapp.nav import register
 from workflows.catalogue import excel as catalogue_excel
 from workflows.catalogue import versions as catalogue
@@ -91,46 +91,28 @@ def _apply(form: FlaskForm, error: DomainError) -> None:
             form.form_errors.append(problem_text(p))
 
 
-def _submit(form: FlaskForm, action: Callable[[], Any], success: str, target: Callable[[Any], str]) -> Any:
-    """Validate, call one service, commit, flash, redirect; on a domain error roll back and show
-    the form again with everything typed and the errors at their fields."""
-    if not form.validate_on_submit():
-        return None
-    try:
-        result = action()
-    except DomainError as e:
-        db.session.rollback()
-        _apply(form, e)
-        return None
-    db.session.commit()
-    flash(success, "success")
-    return redirect(target(result))
-
-
 def _page(template: str, form: FlaskForm | None = None, **context: Any) -> tuple[str, int]:
     failed = form is not None and request.method == "POST" and bool(form.errors or form.form_errors)
     return render_template(template, form=form, **context), 422 if failed else 200
 
 
-def _post_action(version_id: int, action: Callable[[CatalogueVersion, int | None], Any], success: str,
+def _post_action(version_id: int, action: Callable[[Any, CatalogueVersion, int | None], Any], success: str,
                  target: Callable[[Any], str]) -> Response:
     """A button on a version (publish, delete, copy...): one service, then back with a message."""
     version = _version(version_id, EDIT)
     form = f.EmptyForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        result = action(version, f.optional_int(form.revision.data))
-    except DomainError as e:
-        db.session.rollback()
-        problems = e.details.get("problems") if e.details else None
-        flash(_(e.message), "error")
+    revision = f.optional_int(form.revision.data)
+    outcome = run_service(lambda session: action(session, version, revision))
+    if outcome.error is not None:
+        problems = outcome.error.details.get("problems") if outcome.error.details else None
+        flash(message_of(outcome.error), "error")
         for p in (problems or [])[:20]:
             flash(problem_text(p), "error")
         return redirect(url_for("catalogue.view", version_id=version_id))
-    db.session.commit()
     flash(success, "success")
-    return redirect(target(result))
+    return redirect(target(outcome.result))
 
 
 def _kinds() -> list[UnitKind]:
@@ -158,12 +140,10 @@ def index():
 def new():
     """Start an empty draft."""
     form = f.VersionForm(prefix="new")
-    response = _submit(form, lambda: catalogue.create_draft(
-        db.session, current_principal(), year=form.year.data, name=form.name.data,
+    response = submit_form(form, lambda s: catalogue.create_draft(
+        s, current_principal(), year=form.year.data, name=form.name.data,
         pass_line=form.pass_line.data, excellent_line=form.excellent_line.data,
-        description=form.description.data or ""),
-        _("The draft has been created."),
-        lambda v: url_for("catalogue.view", version_id=v.id))
+        description=form.description.data or ""), success=_("The draft has been created."), then=lambda v: url_for("catalogue.view", version_id=v.id), place=_apply)
     if response is not None:
         return response
     return _page("catalogue/form.html", form, title=_("New draft"), back=url_for("catalogue.index"),
@@ -175,10 +155,9 @@ def new():
 def copy_last_year():
     """A draft for a year from the newest catalogue of an earlier year."""
     form = f.CopyForm(prefix="copy")
-    response = _submit(form, lambda: catalogue.copy_last_year(db.session, current_principal(),
-                                                              form.year.data),
-                       _("The draft has been created from last year's catalogue."),
-                       lambda v: url_for("catalogue.view", version_id=v.id))
+    response = submit_form(form, lambda s: catalogue.copy_last_year(s, current_principal(),
+                                                              form.year.data), success=_("The draft has been created from last year's catalogue."), then=lambda v: url_for("catalogue.view", version_id=v.id), place=_apply,
+                           ends_request=False)  # no earlier year: said on the form
     if response is not None:
         return response
     return _page("catalogue/form.html", form, title=_("Copy last year's catalogue"), back=url_for("catalogue.index"),
@@ -225,11 +204,10 @@ def edit(version_id: int):
     form = f.VersionForm(obj=version)
     if request.method == "GET":
         form.revision.data = str(version.revision)
-    response = _submit(form, lambda: catalogue.update_version(
-        db.session, current_principal(), version_id, expected_revision=form.expected_revision,
+    response = submit_form(form, lambda s: catalogue.update_version(
+        s, current_principal(), version_id, expected_revision=form.expected_revision,
         year=form.year.data, name=form.name.data, pass_line=form.pass_line.data,
-        excellent_line=form.excellent_line.data, description=form.description.data or ""),
-        _("Saved."), lambda v: url_for("catalogue.view", version_id=version_id))
+        excellent_line=form.excellent_line.data, description=form.description.data or ""), success=_("Saved."), then=lambda v: url_for("catalogue.view", version_id=version_id), place=_apply)
     if response is not None:
         return response
     return _page("catalogue/form.html", form, title=_("Edit %(name)s", name=version.name),
@@ -287,10 +265,9 @@ def node(version_id: int, kind: str, node_id: int | None = None):
         form.revision.data = str(version.revision)
     if existing is None and kind in ("content", "standard") and parent_id is None:
         abort(404)
-    response = _submit(form, lambda: catalogue.save_node(
-        db.session, current_principal(), version_id, kind, _values(form, kind), node_id=node_id,
-        parent_id=parent_id, expected_revision=form.expected_revision),
-        _("Saved."), lambda n: url_for("catalogue.view", version_id=version_id, _anchor=f"{kind}-{n.id}"))
+    response = submit_form(form, lambda s: catalogue.save_node(
+        s, current_principal(), version_id, kind, _values(form, kind), node_id=node_id,
+        parent_id=parent_id, expected_revision=form.expected_revision), success=_("Saved."), then=lambda n: url_for("catalogue.view", version_id=version_id, _anchor=f"{kind}-{n.id}"), place=_apply)
     if response is not None:
         return response
     return _page("catalogue/form.html", form, title=_node_title(kind, existing), version=version,
@@ -306,7 +283,7 @@ def delete_node(version_id: int, kind: str, node_id: int):
     if kind not in f.NODE_FORMS:
         abort(404)
     return _post_action(
-        version_id, lambda v, rev: catalogue.delete_node(db.session, current_principal(), v.id, kind, node_id,
+        version_id, lambda s, v, rev: catalogue.delete_node(s, current_principal(), v.id, kind, node_id,
                                                          expected_revision=rev),
         _("Removed."), lambda _r: url_for("catalogue.view", version_id=version_id))
 
@@ -320,7 +297,7 @@ def publish(version_id: int):
     """Publish a draft; the year's previous published version is retired."""
     return _post_action(
         version_id,
-        lambda v, rev: catalogue.publish(db.session, current_principal(), v.id, expected_revision=rev),
+        lambda s, v, rev: catalogue.publish(s, current_principal(), v.id, expected_revision=rev),
         _("Published. Quarters opened from now on are scored with this version."),
         lambda v: url_for("catalogue.view", version_id=v.id))
 
@@ -330,7 +307,7 @@ def publish(version_id: int):
 def delete(version_id: int):
     """Throw a draft away."""
     return _post_action(version_id,
-                        lambda v, _rev: catalogue.delete_draft(db.session, current_principal(), v.id),
+                        lambda s, v, _rev: catalogue.delete_draft(s, current_principal(), v.id),
                         _("The draft has been deleted."), lambda _r: url_for("catalogue.index"))
 
 
@@ -340,9 +317,8 @@ def copy(version_id: int):
     """A new draft from this version (the way to change a published one)."""
     _version(version_id, EDIT)
     form = f.CopyForm(prefix="copy")
-    response = _submit(form, lambda: catalogue.copy_version(db.session, current_principal(), version_id,
-                                                            year=form.year.data, name=form.name.data),
-                       _("The draft has been created."), lambda v: url_for("catalogue.view", version_id=v.id))
+    response = submit_form(form, lambda s: catalogue.copy_version(s, current_principal(), version_id,
+                                                            year=form.year.data, name=form.name.data), success=_("The draft has been created."), then=lambda v: url_for("catalogue.view", version_id=v.id), place=_apply)
     if response is not None:
         return response
     return _page("catalogue/form.html", form, title=_("Make a draft from this version"),
@@ -367,20 +343,15 @@ def import_workbook():
     problems: list[catalogue_excel.SheetProblem] = []
     if form.validate_on_submit():
         data = form.file.data.read(catalogue_excel.MAX_BYTES + 1)
-        try:
-            version = catalogue_excel.import_workbook(db.session, current_principal(), data,
-                                                      year=form.year.data)
-        except catalogue_excel.WorkbookInvalid as e:
-            db.session.rollback()
-            problems = e.problems
-            form.form_errors.append(_(e.message))
-        except DomainError as e:
-            db.session.rollback()
-            _apply(form, e)
+        outcome = run_service(catalogue_excel.import_workbook, current_principal(), data, year=form.year.data)
+        if isinstance(outcome.error, catalogue_excel.WorkbookInvalid):
+            problems = outcome.error.problems
+            form.form_errors.append(_(outcome.error.message))
+        elif outcome.error is not None:
+            _apply(form, outcome.error)
         else:
-            db.session.commit()
             flash(_("Imported as a new draft."), "success")
-            return redirect(url_for("catalogue.view", version_id=version.id))
+            return redirect(url_for("catalogue.view", version_id=outcome.result.id))
     return _page("catalogue/import.html", form, problems=problems, columns=list(catalogue_excel.COLUMNS.values()))
 
 

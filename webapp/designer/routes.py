@@ -21,11 +21,10 @@ from flask_login import current_user
 
 from models.process import ProcessVersion
 from webapp.authz import current_principal, guard, load_or_404
-from webapp.boundary import run_service
+from webapp.boundary import apply_field_errors, run_service
 from webapp.designer import bp, texts
 from webapp.designer import forms as f
 from webapp.extensions import db
-from webapp.forms_util import apply_field_errors
 from webapp.nav import register
 from workflows.designer import compare as comparing
 from workflows.designer import migration, replay

@@ -14,7 +14,9 @@ from sqlalchemy import literal, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
+from models import audit
 from models.clock import now
+from models.permissions import Principal
 from models.process import InstanceStatus, Message, ProcessInstance
 from workflows.engine import instances
 from workflows.errors import Conflict, EngineError, QuarterLocked
@@ -73,14 +75,19 @@ def run(session: Session, fn: Callable[..., T], *args: Any, retries: int = 3, di
     raise Conflict()
 
 
+def record_refusal(session: Session, error: QuarterLocked, *, actor_user_id: int | None, what: str) -> None:
+    """Record a refused write to a locked quarter (in the caller's fresh transaction)."""
+    quarter_id = error.details.get("quarter_id")
+    audit.record(session, "locked.refused", actor_user_id=actor_user_id, object_type="quarter",
+                 object_id=quarter_id if quarter_id is not None else "",
+                 quarter_id=quarter_id if isinstance(quarter_id, int) else None, data={"attempt": what})
+
+
 def _record_refusal(session: Session, error: QuarterLocked, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     """Every refused write to a locked quarter is recorded, whoever tried and however."""
-    from models.permissions import Principal
-    from workflows.quarter import locking
-
     actor = next((a.acting_user_id for a in args if isinstance(a, Principal)), None)
     try:
-        locking.record_refusal(session, error, actor_user_id=actor, what=f"{fn.__module__}.{fn.__name__}")
+        record_refusal(session, error, actor_user_id=actor, what=f"{fn.__module__}.{fn.__name__}")
         session.commit()
     except Exception:  # noqa: BLE001 - recording must never hide the refusal itself
         session.rollback()

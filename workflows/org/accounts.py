@@ -104,6 +104,14 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
     audit.record(session, "auth.password_changed", actor_user_id=user.id, object_type="user", object_id=user.id)
 
 
+def set_locale(session: Session, actor: Principal, code: str) -> None:
+    """The interface language the user chose, kept on their account."""
+    user = session.get(User, actor.user_id)
+    if user is not None:
+        user.locale = code
+
+
+
 def validate_new_password(new: str, username: str = "") -> None:
     errors = []
     if len(new or "") < MIN_PASSWORD_LENGTH:

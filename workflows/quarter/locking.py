@@ -2,7 +2,7 @@
 
 Two guards: services call `ensure_unlocked` before they write (a clear QuarterLocked error), and
 a `before_flush` hook refuses any ORM change to an object of a locked quarter that slipped past
-them. Refusals are recorded in the audit log by the transaction boundary (`record_refusal`).
+them. Refusals are recorded in the audit log by the transaction boundary (`tx.record_refusal`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import audit
 from models.db import listen
 from models.evaluation import Appeal, BranchQuarter, Claim, Evaluation, Evidence, Quarter
 from workflows.errors import QuarterLocked
@@ -47,13 +46,6 @@ def quarter_of(session: Session, obj: Any) -> int | None:
     if isinstance(obj, (Claim, Evidence, Appeal)):
         return session.scalar(select(Evaluation.quarter_id).where(Evaluation.id == obj.evaluation_id))
     return None
-
-
-def record_refusal(session: Session, error: QuarterLocked, *, actor_user_id: int | None, what: str) -> None:
-    """Record a refused write to a locked quarter (in the caller's fresh transaction)."""
-    audit.record(session, "locked.refused", actor_user_id=actor_user_id, object_type="quarter",
-                 object_id=error.details.get("quarter_id", ""), quarter_id=error.details.get("quarter_id"),  # type: ignore[arg-type]
-                 data={"attempt": what})
 
 
 _GUARDED = (Evaluation, Claim, Evidence, Appeal, BranchQuarter)
