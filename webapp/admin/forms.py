@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -11,17 +9,8 @@ from wtforms import BooleanField, DateField, HiddenField, SelectField, StringFie
 from wtforms.validators import DataRequired, Length, Optional
 
 from models.people import ASSIGNABLE_ROLES, MembershipStatus
+from webapp.arguments import optional_int
 from webapp.labels import label
-
-
-def optional_int(value: Any) -> int | None:
-    """Select values: "" means none; anything that is not a number is treated as none too."""
-    if value in (None, "", "None"):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def status_choices(with_none: bool = True) -> list[tuple[str, str]]:

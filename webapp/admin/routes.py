@@ -29,6 +29,7 @@ from models.org import Branch, Unit, UnitKind
 from models.people import BRANCH_ROLES, EVALUATED_STATUSES, MembershipStatus, Person, RoleAssignment, User
 from webapp.admin import bp
 from webapp.admin import forms as f
+from webapp.arguments import optional_int
 from webapp.authz import current_principal, guard, load_or_404
 from webapp.boundary import message_of, messages_of, run_and_flash, run_service, submit_form
 from webapp.extensions import db
@@ -232,7 +233,7 @@ def branch_new():
     form = f.BranchForm()
     form.unit_id.choices = _unit_choices()
     if request.method == "GET":
-        form.unit_id.data = f.optional_int(request.args.get("unit_id"))
+        form.unit_id.data = optional_int(request.args.get("unit_id"))
     done = submit_form(form, lambda s: org_units.create_branch(
         s, current_principal(), unit_id=form.unit_id.data, name=form.name.data, code=form.code.data), success=lambda b: _("The branch “%(name)s” was added. Now assign its secretary, discipline member and "
                                "reviewers.", name=b.name), then=lambda b: url_for("admin.branch", branch_id=b.id))
@@ -310,7 +311,7 @@ def set_active(what: str, obj_id: int):
 def people():
     """Everybody the bureau knows, searchable by name and employee number, filtered, paginated."""
     q = (request.args.get("q") or "").strip()[:100]
-    branch_id = f.optional_int(request.args.get("branch_id"))
+    branch_id = optional_int(request.args.get("branch_id"))
     status = request.args.get("status") or ""
     state = request.args.get("state") or "active"
     stmt = (select(Person).options(selectinload(Person.user)).outerjoin(Branch, Person.branch_id == Branch.id)
@@ -352,7 +353,7 @@ def person_new():
     form = f.PersonForm()
     _person_form_choices(form)
     if request.method == "GET":
-        form.branch_id.data = f.optional_int(request.args.get("branch_id"))
+        form.branch_id.data = optional_int(request.args.get("branch_id"))
 
     def create(session: Any) -> Person:
         return org_people.create_person(
@@ -603,7 +604,7 @@ def issue_passwords():
     if form.scope.data == "all" or request.form.get("all"):
         ids = None
     else:
-        ids = [i for i in (f.optional_int(v) for v in request.form.getlist("user_ids")) if i is not None]
+        ids = [i for i in (optional_int(v) for v in request.form.getlist("user_ids")) if i is not None]
         if not ids:
             flash(_("Select the accounts first."), "error")
             return redirect(safe_next(url_for("admin.accounts")))

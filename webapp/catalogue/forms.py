@@ -21,16 +21,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from models.catalogue import HONOUR_LEVELS
-
-
-def optional_int(value: Any) -> int | None:
-    """Select values: "" means none; anything that is not a number is none too."""
-    if value in (None, "", "None"):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+from webapp.arguments import optional_int
 
 
 def choices(pairs: Any) -> list[SelectChoice]:

@@ -19,6 +19,7 @@ from flask_wtf import FlaskForm
 from models.catalogue import HONOUR_LEVELS, CatalogueStatus, CatalogueVersion, Problem, spec_of, view_counts
 from models.clock import now
 from models.org import UnitKind
+from webapp.arguments import optional_int
 from webapp.authz import allowed, current_principal, guard, load_or_404
 from webapp.boundary import apply_field_errors, message_of, run_service, submit_form
 from webapp.catalogue import bp
@@ -103,7 +104,7 @@ def _post_action(version_id: int, action: Callable[[Any, CatalogueVersion, int |
     form = f.EmptyForm()
     if not form.validate_on_submit():
         abort(400)
-    revision = f.optional_int(form.revision.data)
+    revision = optional_int(form.revision.data)
     outcome = run_service(lambda session: action(session, version, revision))
     if outcome.error is not None:
         problems = outcome.error.details.get("problems") if outcome.error.details else None
@@ -254,7 +255,7 @@ def node(version_id: int, kind: str, node_id: int | None = None):
         existing = catalogue.get_node(db.session, version_id, kind, node_id) if node_id is not None else None
     except DomainError:
         abort(404)
-    parent_id = f.optional_int(request.args.get("parent"))
+    parent_id = optional_int(request.args.get("parent"))
     form = f.NODE_FORMS[kind](obj=existing)
     _node_choices(form, version, kind)
     if kind == "item":
@@ -368,7 +369,7 @@ def compare():
     """What was added, removed and changed between two versions (matched by code)."""
     versions = _version_choices(allowed(EDIT))
     visible = {v.id for v in versions}
-    old_id, new_id = f.optional_int(request.args.get("old")), f.optional_int(request.args.get("new"))
+    old_id, new_id = optional_int(request.args.get("old")), optional_int(request.args.get("new"))
     result = None
     if old_id is not None and new_id is not None:
         if old_id not in visible or new_id not in visible:
@@ -385,7 +386,7 @@ def what_if():
     """Re-score a closed quarter under another version: who moves up or down, and why."""
     quarters = whatif.closed_quarters(db.session)
     versions = _version_choices(True)
-    quarter_id, version_id = f.optional_int(request.args.get("quarter")), f.optional_int(request.args.get("version"))
+    quarter_id, version_id = optional_int(request.args.get("quarter")), optional_int(request.args.get("version"))
     result, error = None, None
     if quarter_id is not None and version_id is not None:
         try:

@@ -14,7 +14,7 @@ from wtforms import HiddenField, SelectField, SelectMultipleField, StringField, 
 from wtforms.validators import Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from webapp.admin.forms import optional_int
+from webapp.arguments import optional_int
 from workflows.engine import checks, spiff
 
 SUFFIXES = (".bpmn", ".xml")

@@ -10,12 +10,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms.fields.choices import SelectChoice
 
-from models.db import MAX_ID
 from models.evaluation import Quarter
 from models.people import Person
 from models.permissions import Principal
 from models.process import ProcessInstance, TaskState
 from webapp import tasks as task_pages
+from webapp.arguments import id_arg
 from webapp.authz import guard, load_task_or_404
 from webapp.boundary import run_service
 from webapp.extensions import db
@@ -42,21 +42,13 @@ def _badge(principal: Principal) -> int:
 register(_l("My tasks"), "inbox.index", "signed_in", order=5, badge=_badge)
 
 
-def _int_arg(name: str) -> int | None:
-    try:
-        value = int(request.args.get(name, ""))
-    except ValueError:
-        return None
-    return value if 1 <= value <= MAX_ID else None
-
-
 def _filters(p: Principal) -> inbox.Filters:
     """The filters of the query string; anything unknown is ignored rather than refused."""
     args = request.args
     role = args.get("role") or None
     step = (args.get("step") or "").strip()[:100] or None
     return inbox.Filters(
-        quarter_id=_int_arg("quarter"), step=step, branch_id=_int_arg("branch"),
+        quarter_id=id_arg("quarter"), step=step, branch_id=id_arg("branch"),
         overdue=args.get("overdue") in ("1", "on", "true"),
         show=args.get("show") if args.get("show") in inbox.SHOW else "all",
         role=role if role in inbox.roles_of(p) else None)
@@ -68,7 +60,7 @@ def index():
     """My tasks: assigned to me first, then my groups' unclaimed tasks, role by role."""
     p = common.principal()
     filters = _filters(p)
-    page = inbox.inbox_page(db.session, p, filters, page=_int_arg("page") or 1, per_page=PER_PAGE)
+    page = inbox.inbox_page(db.session, p, filters, page=id_arg("page") or 1, per_page=PER_PAGE)
     if not filters.active:
         g.inbox_badge = page.counts.total
     branches = inbox.branches(db.session, p)

@@ -34,6 +34,7 @@ from models.org import Unit
 from models.people import Role
 from models.permissions import visible_branch_ids
 from models.process import InstanceStatus, ProcessInstance, ProcessVersion
+from webapp.arguments import id_arg, page_number
 from webapp.authz import current_principal, guard, load_or_404
 from webapp.boundary import run_service
 from webapp.extensions import db
@@ -76,18 +77,10 @@ FLAGS = {"harsh": _l("Harsher than the others"), "lenient": _l("More lenient tha
 # --- helpers ----------------------------------------------------------------------------------------
 
 
-def _page_number() -> int:
-    return max(1, min(request.args.get("page", 1, type=int) or 1, 10_000))
-
-
 def _visible() -> set[int] | None:
     principal = current_principal()
     assert principal is not None
     return visible_branch_ids(principal, VIEW)
-
-
-def _int(name: str) -> int | None:
-    return request.args.get(name, type=int)
 
 
 def _filters() -> monitor.Filters:
@@ -95,7 +88,7 @@ def _filters() -> monitor.Filters:
     if status not in {s.value for s in InstanceStatus}:
         status = None
     process = request.args.get("process") or None
-    return monitor.Filters(quarter_id=_int("quarter"), unit_id=_int("unit"), branch_id=_int("branch"),
+    return monitor.Filters(quarter_id=id_arg("quarter"), unit_id=id_arg("unit"), branch_id=id_arg("branch"),
                            process_key=process[:100] if process else None, status=status)
 
 
@@ -178,7 +171,7 @@ def instances():
     visible = _visible()
     f = _filters()
     step = (request.args.get("step") or "")[:100] or None
-    number = _page_number()
+    number = page_number()
     rows, total = monitor.instances(db.session, visible, f, step=step, limit=PER_PAGE, offset=(number - 1) * PER_PAGE)
     names = monitor.step_names(db.session, [f.process_key] if f.process_key else None)
     step_name = next((n.get(step) for n in names.values() if step and n.get(step)), None)
@@ -192,7 +185,7 @@ def overdue():
     """Every open task past its due date, longest overdue first, with who holds it."""
     visible = _visible()
     f = _filters()
-    number = _page_number()
+    number = page_number()
     rows, total = monitor.overdue_tasks(db.session, visible, f, limit=PER_PAGE, offset=(number - 1) * PER_PAGE)
     return render_template("monitor/overdue.html", f=f, page=Page(rows, total, number, PER_PAGE), **_choices(visible))
 
@@ -248,7 +241,7 @@ def retry(instance_id: int):
 
 
 def _quarter_choice() -> int | None:
-    quarter_id = _int("quarter")
+    quarter_id = id_arg("quarter")
     if quarter_id is None:
         latest = monitor.quarters(db.session)
         quarter_id = latest[0].id if latest else None
@@ -289,7 +282,7 @@ def charts():
     """Completion by step over time, score distribution, branch comparison, grade counts."""
     visible = _visible()
     quarter_id = _quarter_choice()
-    unit_id = _int("unit")
+    unit_id = id_arg("unit")
     tables = {}
     if quarter_id is not None:
         for name in CHARTS:
@@ -308,7 +301,7 @@ def chart_data(name: str, fmt: str):
     quarter_id = _quarter_choice()
     if quarter_id is None:
         abort(404)
-    raw = _series(name, quarter_id, _int("unit"))
+    raw = _series(name, quarter_id, id_arg("unit"))
     series = _translated(raw)
     if fmt == "json":
         data = series.as_dict()

@@ -16,11 +16,12 @@ from sqlalchemy import func, select
 from models.clock import now
 from models.evaluation import Notice, Quarter
 from models.org import Bureau
+from webapp.arguments import int_arg
 from webapp.authz import guard
 from webapp.extensions import db
 from webapp.nav import register
 from webapp.notices import bp
-from webapp.office.web import in_range, int_arg
+from webapp.office.web import in_range
 from workflows.reading.paging import Page
 
 register(_l("Notices"), "notices.index", "signed_in", order=55)

@@ -35,6 +35,7 @@ from models.evaluation import (
 from models.org import Branch
 from models.people import MembershipStatus, Person
 from models.process import HumanTask, TaskState
+from webapp.arguments import int_arg
 from webapp.authz import allowed, current_principal, guard, load_task_or_404
 from webapp.boundary import run_service
 from webapp.extensions import db
@@ -42,7 +43,7 @@ from webapp.labels import label
 from webapp.office import bp
 from webapp.office.forms import AnnualApprovalForm, AnnualReviewForm, AnnualStartForm
 from webapp.office.routes import scope
-from webapp.office.web import in_range, int_arg, local_now, task_is_open, xlsx_response
+from webapp.office.web import in_range, local_now, task_is_open, xlsx_response
 from webapp.tasks import register_task_page, task_url
 from workflows.quarter import annual
 from workflows.reading.paging import Page

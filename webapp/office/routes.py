@@ -25,13 +25,14 @@ from models.people import User
 from models.permissions import visible_branch_ids
 from models.process import HumanTask, TaskState
 from webapp import tasks as task_pages
+from webapp.arguments import int_arg, optional_int
 from webapp.authz import current_principal, guard
 from webapp.boundary import run_service
 from webapp.extensions import db
 from webapp.nav import register
 from webapp.office import bp, summary
 from webapp.office.forms import OpenQuarterForm
-from webapp.office.web import choices, in_range, int_arg, local_now, local_zone, optional_int
+from webapp.office.web import choices, in_range, local_now, local_zone
 from workflows.engine import access
 from workflows.quarter import opening as quarters
 from workflows.reading.paging import Page

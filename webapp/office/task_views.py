@@ -19,13 +19,14 @@ from models.evaluation import (
     VerificationFinding,
 )
 from models.process import HumanTask
+from webapp.arguments import int_arg, optional_int
 from webapp.authz import current_principal, guard, load_task_or_404
 from webapp.boundary import run_service
 from webapp.extensions import db
 from webapp.office import bp, summary
 from webapp.office.forms import FilingForm, NoticeForm, VerificationForm
 from webapp.office.routes import get_quarter
-from webapp.office.web import int_arg, optional_int, task_is_open
+from webapp.office.web import task_is_open
 from webapp.tasks import register_task_page
 from workflows.quarter import notices
 from workflows.reading import ranking

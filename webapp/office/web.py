@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import abort, current_app, request, send_file
+from flask import abort, current_app, send_file
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -31,29 +31,10 @@ def local_now() -> datetime:
     return now().astimezone(local_zone())
 
 
-def int_arg(name: str, default: int, low: int = 1, high: int = 10**9) -> int:
-    """A whole-number query argument, clamped; anything unreadable gives the default (never a 500)."""
-    try:
-        value = int(request.args.get(name, default))
-    except (TypeError, ValueError):
-        return default
-    return max(low, min(high, value))
-
-
 def choices(pairs: Iterable[tuple[str, Any]], optgroup: str | None = None) -> list[SelectChoice]:
     """Select options (WTForms wants SelectChoice objects)."""
     return [SelectChoice(str(value), str(text), optgroup=optgroup) for value, text in pairs]
 
-
-
-def optional_int(value: Any) -> int | None:
-    """A whole number from a form or query value, or None (unreadable, or outside what a row id can be,
-    so that no query ever fails on it)."""
-    try:
-        number = int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-    return number if number is not None and -MAX_ID <= number <= MAX_ID else None
 
 
 def in_range(ident: int) -> int:

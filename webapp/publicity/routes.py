@@ -14,11 +14,12 @@ from sqlalchemy import select
 
 from models.clock import now
 from models.org import Bureau
+from webapp.arguments import int_arg, optional_int
 from webapp.authz import current_principal, guard
 from webapp.extensions import db
 from webapp.labels import label
 from webapp.nav import register
-from webapp.office.web import in_range, int_arg, optional_int, xlsx_response
+from webapp.office.web import in_range, xlsx_response
 from webapp.publicity import bp
 from workflows.reading import ranking
 

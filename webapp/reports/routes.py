@@ -20,11 +20,12 @@ from models.org import Branch
 from models.people import EVALUATED_STATUSES, Person, Role, User
 from models.permissions import Principal, visible_branch_ids
 from models.process import HumanTask, TaskState
+from webapp.arguments import int_arg, optional_int
 from webapp.authz import current_principal, guard
 from webapp.boundary import run_service
 from webapp.extensions import db
 from webapp.nav import register
-from webapp.office.web import choices, in_range, int_arg, optional_int
+from webapp.office.web import choices, in_range
 from webapp.reports import bp
 from webapp.reports.forms import ReportForm
 from webapp.tasks import task_url
