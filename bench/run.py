@@ -182,12 +182,12 @@ def _fill_tasks(session: Any, rows: int) -> None:
     done = "((((s.n % 100) * 37) % 100) < 93)"  # a fixed scatter of the rows; stays within 32 bits
     sql = f"""
         INSERT INTO human_task (instance_id, task_uuid, process_key, bpmn_id, name, form_key, role, branch_id,
-                                escalated, quarter_id, subject_person_id, excluded_user_id, assignee_id, state,
+                                escalated, quarter_id, subject_person_id, excluded_users, assignee_id, state,
                                 due_at, created_at)
         SELECT {i_lo} + ({rnd} % {i_hi - i_lo + 1}), 'bench-' || s.n, 'person_quarter',
                CASE WHEN {role} = 'reviewer' THEN 'branch_review' ELSE 'self_evaluation' END, '历史任务',
                CASE WHEN {role} = 'reviewer' THEN 'branch_review' ELSE 'self_evaluation' END,
-               {role}, {b_lo} + ({rnd} % {b_hi - b_lo + 1}), {'false' if postgres else '0'}, NULL, NULL, NULL,
+               {role}, {b_lo} + ({rnd} % {b_hi - b_lo + 1}), {'false' if postgres else '0'}, NULL, NULL, '',
                CASE WHEN {role} = 'member' OR {done} THEN {u_lo} + ({rnd} % {u_hi - u_lo + 1}) END,
                CASE WHEN {done} THEN 'completed' ELSE 'open' END,
                {shift.format(r=rnd)}, {now}

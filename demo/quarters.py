@@ -45,7 +45,7 @@ def _actor_for(session: Session, task: HumanTask, rng: random.Random) -> Any:
     query = select(RoleAssignment.user_id).where(RoleAssignment.role == task.role)
     query = query.where(RoleAssignment.branch_id == task.branch_id) if task.branch_id is not None else query.where(
         RoleAssignment.branch_id.is_(None))
-    users = [u for u in session.scalars(query.order_by(RoleAssignment.id)) if u != task.excluded_user_id]
+    users = [u for u in session.scalars(query.order_by(RoleAssignment.id)) if f" {u} " not in task.excluded_users]
     return principals.principal_for(session, rng.choice(users))
 
 

@@ -97,6 +97,12 @@ class Evaluation(Base):
     declared_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # Who approved and confirmed this member's score for the branch: the secretary for the branch,
+    # or, for a secretary's own score, another holder of the role or the next level up.
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approved_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     instance_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
     person: Mapped[Person] = relationship(lazy="joined")
@@ -385,6 +391,10 @@ class AnnualResult(Base):
     score: Mapped[Decimal | None] = mapped_column(POINTS)  # mean of the counted quarters
     grade: Mapped[str | None] = mapped_column(String(20))
     rank: Mapped[int | None] = mapped_column(Integer)
+    # Who reviewed and approved this person's result: the party office and the leading group for
+    # everybody, another holder of the role for a holder's own result.
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    approved_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 
     person: Mapped[Person] = relationship(lazy="joined")
 

@@ -112,8 +112,12 @@ class HumanTask(Base):
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)  # pool moved one level up
     quarter_id: Mapped[int | None] = mapped_column(Integer)
     subject_person_id: Mapped[int | None] = mapped_column(Integer)
-    # Nobody acts on their own evaluation: the subject's account is excluded from the pool.
-    excluded_user_id: Mapped[int | None] = mapped_column(Integer)
+    # What the task decides on when that is one thing among several (the appeal of an appeal
+    # decision, the person of an "own part"): from the task data by the step's `item` property.
+    item_id: Mapped[int | None] = mapped_column(Integer)
+    # Nobody acts on what decides on themselves: the accounts left out of the pool, as " 3 17 "
+    # (`workflows.engine.access`).
+    excluded_users: Mapped[str] = mapped_column(String(2000), default="")
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     state: Mapped[str] = mapped_column(String(20), default=TaskState.OPEN)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

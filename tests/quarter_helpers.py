@@ -90,7 +90,7 @@ def reviewer_for(session, task: HumanTask) -> Any:
         (RoleAssignment.branch_id == task.branch_id) if task.branch_id is not None else RoleAssignment.branch_id.is_(None),
     ).order_by(RoleAssignment.id)).all()
     for user_id in candidates:
-        if user_id != task.excluded_user_id:
+        if f" {user_id} " not in task.excluded_users:
             return principals.principal_for(session, user_id)
     raise AssertionError(f"nobody can do task {task.id} ({task.role}@{task.branch_id})")
 

@@ -1,9 +1,12 @@
 """Who may see or act on a human task: the one rule, as Python predicates with their SQL twins.
 
 A task is made for a **pool** (`pool_for`): the holders of its lane's role in the instance's
-branch, or bureau-wide holders of a bureau role; never the person the instance is about
-(`excluded_user_id`), and when nobody else holds the role there, one level up (the party office,
-`escalated`). A member's own task is assigned to the member.
+branch, or bureau-wide holders of a bureau role; never anybody the task decides on (the person
+the instance is about, or the people its form's `subjects` hook names: the raiser of a concern,
+a secretary of the branch whose secretary is interviewed, a leader whose own evaluation is in the
+verified sample...; they are `excluded_users`), and when nobody else holds the role there, one
+level up (the party office, then the leading group: `escalated`). A member's own task is assigned
+to the member.
 
 - `in_pool`: the actor holds the task's role in its branch (or bureau-wide) and is not excluded;
   a member's own task has no pool.
@@ -17,6 +20,7 @@ The inbox, the API and every task page ask these (pages through `webapp.authz.lo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +34,13 @@ from workflows.engine import checks
 
 HT = HumanTask.__table__
 _RA = RoleAssignment.__table__
-_BRANCH_HOLDERS = select(_RA.c.user_id).where(
-    _RA.c.role == bindparam("role"), or_(_RA.c.branch_id.is_(None), _RA.c.branch_id == bindparam("branch_id")))
-_BUREAU_HOLDERS = select(_RA.c.user_id).where(_RA.c.role == bindparam("role"), _RA.c.branch_id.is_(None))
+_U = User.__table__
+_HOLDERS = (select(_RA.c.user_id, _U.c.person_id).join(_U, _U.c.id == _RA.c.user_id)
+            .where(_RA.c.role == bindparam("role"), _U.c.active.is_(True)))
+_BRANCH_HOLDERS = _HOLDERS.where(or_(_RA.c.branch_id.is_(None), _RA.c.branch_id == bindparam("branch_id")))
+_BUREAU_HOLDERS = _HOLDERS.where(_RA.c.branch_id.is_(None))
+# Where a task goes when nobody else in its role may do it: one level up, then the level above that.
+ESCALATION = (Role.PARTY_OFFICE.value, Role.LEADING_GROUP.value)
 
 
 # --- Making a task's pool ---------------------------------------------------------------------------
@@ -47,34 +55,55 @@ def subject_user(session: Session, instance: Any) -> int | None:
     return session.scalar(select(User.id).where(User.person_id == instance.subject_person_id, User.active.is_(True)))
 
 
-def pool_for(session: Session, lane: str | None, instance: Any) -> dict[str, Any]:
+def excluded_text(user_ids: Iterable[int | None]) -> str:
+    """The `excluded_users` column: " 3 17 " (empty when nobody is)."""
+    ids = sorted({int(u) for u in user_ids if u is not None})
+    return f" {' '.join(map(str, ids))} " if ids else ""
+
+
+def excluded_ids(text: str | None) -> set[int]:
+    return {int(x) for x in (text or "").split()}
+
+
+def _holders(session: Session, role: str, branch_id: int | None) -> list[tuple[int, int | None]]:
+    connection = session.connection()
+    if branch_id is not None:
+        return list(connection.execute(_BRANCH_HOLDERS, {"role": role, "branch_id": branch_id}).all())
+    return list(connection.execute(_BUREAU_HOLDERS, {"role": role}).all())
+
+
+def pool_for(session: Session, lane: str | None, instance: Any, *, subjects: set[int] | None = None) -> dict[str, Any]:
     """Who may do a task in `lane` of this instance: its role in the instance's branch (or the
-    bureau), never the subject themself; with nobody else there, one level up (party office).
+    bureau), never anybody the task decides on (`subjects`: person ids, by default the instance's
+    subject); with nobody else there, one level up (the party office, then the leading group).
     The columns of the task's `human_task` row that say so."""
     role = checks.lane_role(lane) or Role.PARTY_OFFICE.value
     subject = subject_user(session, instance)
     if role == Role.MEMBER.value:
         return {"role": role, "branch_id": instance.branch_id, "assignee_id": subject,
-                "excluded_user_id": None, "escalated": False}
+                "excluded_users": "", "escalated": False}
+    people = subjects if subjects is not None else (
+        {instance.subject_person_id} if instance.subject_person_id is not None else set())
+    excluded: set[int] = {subject} if subject is not None and subjects is None else set()
     branch_id = None if Role(role) in BUREAU_ROLES else instance.branch_id
-    connection = session.connection()
-    if branch_id is not None:
-        holders = set(connection.execute(_BRANCH_HOLDERS, {"role": role, "branch_id": branch_id}).scalars())
-    else:
-        holders = set(connection.execute(_BUREAU_HOLDERS, {"role": role}).scalars())
-    holders.discard(subject)  # type: ignore[arg-type]
-    if not holders:
-        return {"role": Role.PARTY_OFFICE.value, "branch_id": None, "assignee_id": None,
-                "excluded_user_id": subject, "escalated": True}
-    return {"role": role, "branch_id": branch_id, "assignee_id": None,
-            "excluded_user_id": subject, "escalated": False}
+    for level, (pool_role, pool_branch) in enumerate([(role, branch_id)] + [(r, None) for r in ESCALATION if r != role]):
+        holders = _holders(session, pool_role, pool_branch)
+        left_out = {u for u, person in holders if person is not None and person in people} | (
+            excluded & {u for u, _ in holders})
+        excluded |= left_out
+        if {u for u, _ in holders} - left_out:
+            return {"role": pool_role, "branch_id": pool_branch, "assignee_id": None,
+                    "excluded_users": excluded_text(excluded), "escalated": level > 0}
+    # Nobody at all: the party office's pool (the monitor shows it has nobody).
+    return {"role": Role.PARTY_OFFICE.value, "branch_id": None, "assignee_id": None,
+            "excluded_users": excluded_text(excluded), "escalated": True}
 
 
 # --- The predicates -----------------------------------------------------------------------------------
 
 
 def _excluded(actor: Principal, task: Any) -> bool:
-    return task.excluded_user_id is not None and task.excluded_user_id == actor.user_id
+    return f" {actor.user_id} " in (task.excluded_users or "")
 
 
 def in_pool(actor: Principal, task: Any) -> bool:
@@ -125,8 +154,13 @@ def pools(principal: Principal) -> list[Pool]:
     return out
 
 
+def excluded_pattern(principal: Principal) -> str:
+    """The LIKE pattern of the principal in `excluded_users`."""
+    return f"% {principal.user_id} %"
+
+
 def not_excluded(principal: Principal, h: Any = HT) -> ColumnElement[bool]:
-    return or_(h.c.excluded_user_id.is_(None), h.c.excluded_user_id != principal.user_id)
+    return ~h.c.excluded_users.like(excluded_pattern(principal))
 
 
 def pool_condition(pool: Pool, h: Any = HT) -> ColumnElement[bool]:

@@ -122,11 +122,7 @@ def save(session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, *,
     if result.rowcount != 1:
         raise StaleInstance()
     if created:
-        rows = [mirrors.task_row(task, task_uuid=str(task.id), instance_id=instance.id,
-                                 process_key=instance.process_key, quarter_id=instance.quarter_id,
-                                 subject_person_id=instance.subject_person_id, moment=moment,
-                                 pool=access.pool_for(session, task.task_spec.lane, instance))
-                for task in created]
+        rows = [_task_row(session, instance, task, moment) for task in created]
         connection.execute(_INSERT_TASKS, rows[0] if len(rows) == 1 else rows)
     if withdrawn:
         connection.execute(_WITHDRAW_TASKS, {"pk": instance.id, "uuids": sorted(withdrawn), "moment": moment})
@@ -151,6 +147,17 @@ def save(session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, *,
     if values["waiting_messages"]:
         # Messages may already be queued for what it now waits for: dispatch looks here after commit.
         session.info.setdefault("pf_dispatch", set()).add(instance.id)
+
+
+def _task_row(session: Session, instance: ProcessInstance, task: Any, moment: Any) -> dict[str, Any]:
+    """A new task's row: what it decides on and who may do it (nobody it decides on)."""
+    item = mirrors.item_of(task)
+    hook = registry.subjects_of(mirrors.form_key(task.task_spec))
+    subjects = hook(session, instance, item) if hook is not None else None
+    return mirrors.task_row(task, task_uuid=str(task.id), instance_id=instance.id, process_key=instance.process_key,
+                            quarter_id=instance.quarter_id, subject_person_id=instance.subject_person_id,
+                            moment=moment, item_id=item,
+                            pool=access.pool_for(session, task.task_spec.lane, instance, subjects=subjects))
 
 
 def _mirror_status(session: Session, instance: ProcessInstance, status: str) -> None:

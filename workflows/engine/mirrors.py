@@ -117,14 +117,32 @@ def compute(workflow: BpmnWorkflow) -> Mirrors:
     return found
 
 
+def form_key(task_spec: Any) -> str:
+    return properties(task_spec).get("formKey") or task_spec.bpmn_id
+
+
+def item_of(workflow_task: Any) -> int | None:
+    """What a task decides on when that is one thing among several: its `item` property, a Python
+    expression over the task's data (an appeal's id, the person of an own part)."""
+    expression = properties(workflow_task.task_spec).get("item")
+    if not expression:
+        return None
+    try:
+        return int(spiff.SCRIPT_ENGINE.evaluate(workflow_task, expression))
+    except Exception:  # noqa: BLE001 - a task without its item is still a task; the service refuses it
+        log.warning("item %r of %s could not be evaluated", expression, workflow_task.task_spec.bpmn_id)
+        return None
+
+
 def task_row(task: Any, *, task_uuid: str, instance_id: int, process_key: str, quarter_id: int | None,
-             subject_person_id: int | None, pool: dict[str, Any], moment: datetime) -> dict[str, Any]:
+             subject_person_id: int | None, pool: dict[str, Any], moment: datetime,
+             item_id: int | None = None) -> dict[str, Any]:
     """The `human_task` row of a ready user task; `pool` says who may do it (`access.pool_for`)."""
     spec = task.task_spec
     return {
         "instance_id": instance_id, "task_uuid": task_uuid, "process_key": process_key,
-        "bpmn_id": spec.bpmn_id, "name": spec.bpmn_name or spec.bpmn_id,
-        "form_key": properties(spec).get("formKey") or spec.bpmn_id,
+        "bpmn_id": spec.bpmn_id, "name": spec.bpmn_name or spec.bpmn_id, "item_id": item_id,
+        "form_key": form_key(spec),
         "quarter_id": quarter_id, "subject_person_id": subject_person_id,
         "state": TaskState.OPEN.value, "due_at": due_at(task), "created_at": moment, **pool,
     }

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Operator = Callable[..., Any]  # fn(ctx: spiff.RunContext, task_data: dict, **params) -> JSON-able
+# fn(session, instance, item_id) -> the people a task of this form decides on (None: its instance's subject)
+Subjects = Callable[[Any, Any, int | None], set[int] | None]
 
 
 @dataclass
@@ -25,6 +27,7 @@ class _Known:
     operators: dict[str, Operator] = field(default_factory=dict)
     external_messages: set[str] = field(default_factory=set)
     status_models: dict[str, Any] = field(default_factory=dict)
+    subjects: dict[str, Subjects] = field(default_factory=dict)
 
 
 _configured = _Known()
@@ -32,11 +35,12 @@ _added = _Known()
 
 
 def configure(*, forms: Iterable[str], operators: Mapping[str, Operator], external_messages: Iterable[str],
-              status_models: Mapping[str, Any]) -> None:
+              status_models: Mapping[str, Any], subjects: Mapping[str, Subjects] | None = None) -> None:
     """Replace the configured set (idempotent: calling it twice with the same values is harmless).
-    `status_models`: an instance's `object_type` -> the model whose `status` mirrors its step."""
+    `status_models`: an instance's `object_type` -> the model whose `status` mirrors its step;
+    `subjects`: a form -> who a task of it decides on, when that is not its instance's subject."""
     global _configured
-    _configured = _Known(set(forms), dict(operators), set(external_messages), dict(status_models))
+    _configured = _Known(set(forms), dict(operators), set(external_messages), dict(status_models), dict(subjects or {}))
 
 
 def add(*, forms: Iterable[str] = (), operators: Mapping[str, Operator] | None = None,
@@ -71,3 +75,8 @@ def operator(name: str) -> Operator | None:
 def status_model(object_type: str) -> Any | None:
     """The model of a business object whose `status` follows its instance's step, if any."""
     return _configured.status_models.get(object_type)
+
+
+def subjects_of(form_key: str) -> Subjects | None:
+    """How to find the people a task of this form decides on (None: its instance's subject)."""
+    return _configured.subjects.get(form_key)

@@ -166,7 +166,7 @@ def reassign(session: Session, task_id: int, actor: Principal, to_user_id: int, 
     task = get_task(session, task_id)
     if task.state != TaskState.OPEN:
         raise TaskNotReady()
-    if to_user_id == task.excluded_user_id:
+    if to_user_id in access.excluded_ids(task.excluded_users):
         raise NotAllowed("Nobody acts on their own evaluation.")
     target = session.get(User, to_user_id)
     if target is None or not target.active:

@@ -3,7 +3,7 @@ read from the `human_task` mirror only.
 
 A task is the user's when it is assigned to them, or when it is unclaimed and sits in one of their
 pools (`access.pools`): the holders of `task.role` in `task.branch_id`, or bureau-wide holders of
-the role (a grant with no branch). The subject of an evaluation (`excluded_user_id`) never sees it;
+the role (a grant with no branch). Nobody a task decides on (`excluded_users`) sees it;
 a member's own tasks are assigned to them. The statements below are that rule laid out along the
 indexes; `tests/test_task_access.py` checks that they list exactly what the rule allows.
 
@@ -44,7 +44,7 @@ from models.org import Branch
 from models.people import Person, Role
 from models.permissions import Principal
 from models.process import HumanTask, TaskState
-from workflows.engine.access import pools
+from workflows.engine.access import excluded_ids, excluded_pattern, pools
 from workflows.reading.paging import Page
 
 HT = HumanTask.__table__
@@ -183,7 +183,7 @@ class _Shape:
 def _ask(session: Session, principal: Principal, filters: Filters) -> tuple[_Shape, dict[str, Any]]:
     """The shape of the question and the values to bind."""
     f = filters
-    params: dict[str, Any] = {"user_id": principal.user_id, "open": TaskState.OPEN.value, "moment": now(),
+    params: dict[str, Any] = {"user_id": principal.user_id, "excluded_pattern": excluded_pattern(principal), "open": TaskState.OPEN.value, "moment": now(),
                               "quarter_id": f.quarter_id, "step": f.step, "branch_filter": f.branch_id,
                               "role_filter": f.role}
     kinds: list[bool] = []
@@ -205,7 +205,7 @@ def _ask(session: Session, principal: Principal, filters: Filters) -> tuple[_Sha
 def _filter_conditions(h: Any, shape: _Shape) -> list[ColumnElement[bool]]:
     # `access.not_excluded`, bound once per shape.
     conditions: list[ColumnElement[bool]] = [
-        h.c.state == _inline("open", String()), or_(h.c.excluded_user_id.is_(None), h.c.excluded_user_id != bindparam("user_id"))]
+        h.c.state == _inline("open", String()), ~h.c.excluded_users.like(bindparam("excluded_pattern"))]
     if shape.quarter:
         conditions.append(h.c.quarter_id == bindparam("quarter_id"))
     if shape.step:
@@ -471,7 +471,7 @@ def reassign_candidates(session: Session, task: Any) -> list[tuple[int, str, str
         return []
     out: dict[int, tuple[int, str, str]] = {}
     for r in session.execute(query):
-        if r.id in (task.excluded_user_id, task.assignee_id) or r.id in out:
+        if r.id in excluded_ids(task.excluded_users) or r.id == task.assignee_id or r.id in out:
             continue
         out[r.id] = (r.id, r.name or r.display_name or r.username, r.role)
     return list(out.values())
