@@ -4,7 +4,9 @@ Importing this package registers every table on `Base.metadata` (Alembic reads i
 """
 
 from models import api, audit, catalogue, evaluation, org, people, process  # noqa: F401
-from models.db import Base
+from models.db import Base, never_reuse_ids
+
+never_reuse_ids(Base.metadata)
 
 # Note: the Flask-SQLAlchemy handle is `models.db.db`; it is not re-exported here, so that
 # `models.db` keeps naming the module (migrations refer to models.db.UTCDateTime).

@@ -35,6 +35,25 @@ db = SQLAlchemy(metadata=Base.metadata, session_options={"expire_on_commit": Fal
 MAX_ID = 2**31 - 1
 
 
+# Tables whose rows are never deleted, so their ids are never handed out twice anyway (and which a
+# rebuild would strip of their append-only triggers).
+_APPEND_ONLY = {"audit_event", "audit_head"}
+
+
+def never_reuse_ids(metadata: MetaData) -> list[str]:
+    """On SQLite a deleted row's id is handed out again unless its table says AUTOINCREMENT; ids
+    appear in history, audit and URLs, so every table with an integer id says so. Returns the
+    tables it applies to (the migration rebuilds the same ones)."""
+    names = []
+    for table in metadata.sorted_tables:
+        key = list(table.primary_key.columns)
+        if table.name in _APPEND_ONLY or len(key) != 1 or key[0].name != "id":
+            continue
+        table.dialect_kwargs["sqlite_autoincrement"] = True
+        names.append(table.name)
+    return names
+
+
 def get_by_id(session: Any, model: type[Any], raw: Any, **options: Any) -> Any:
     """`session.get` for an untrusted id: None for anything that is not an id in range."""
     if isinstance(raw, bool):

@@ -11,6 +11,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from models import audit
 from models.catalogue import Standard
 from models.evaluation import (
     AnnualAssessment,
@@ -497,3 +498,34 @@ def test_english_is_one_click_away(client, login, db_session, org, quarter):
     client.post("/lang/en", data={"next": "/my/"})
     page = text_of(client.get(f"/self-evaluation/{own_task(db_session, org).id}"))
     assert "One-click declaration: nothing to declare" in page and "My catalogue" in page
+
+
+def test_a_deleted_claims_id_is_never_handed_out_again(app, db_session, org, quarter):
+    """SQLite reuses the id of a deleted last row unless its table says AUTOINCREMENT (migration
+    0005): a claim id in history, audit or a URL names one claim for ever."""
+    other = qh.evaluation_of(db_session, quarter.id, org.people["m2_a1"].id)
+    actor = qh.who(db_session, "m2_a1")
+    standard = db_session.scalars(select(Standard).order_by(Standard.id)).first()
+    values = {"standard_id": standard.id, "occurrences": 1, "description": "草稿"}
+    first = tx.run(db_session, evaluation.save_claim, actor, other.id, values)
+    tx.run(db_session, evaluation.delete_claim, actor, first.id)
+    second = tx.run(db_session, evaluation.save_claim, actor, other.id, values)
+    assert second.id > first.id
+
+
+def test_a_claims_history_is_its_own_evaluations_only(app, db_session, org, posted, quarter):
+    """An event about another evaluation's claim that carried the same id (as reused ids on SQLite
+    once did) is not this claim's history: the explanation shows only its own evaluation's trail."""
+    ev, claims = posted
+    other = qh.evaluation_of(db_session, quarter.id, org.people["m2_a1"].id)
+    claim = claims["plain"]
+    audit.record(db_session, "claim.changed", actor_user_id=org.users["m2_a1"].id, object_type="claim",
+                 object_id=claim.id, quarter_id=quarter.id, branch_id=other.branch_id,
+                 data={"evaluation_id": other.id, "description": "别人的草稿"})
+    db_session.flush()
+    data = explain.build(db_session, ev, viewer=qh.who(db_session, "m1_a1"))
+    entries = {e["claim_id"]: e for d in data["dimensions"] for i in d["items"] for e in i["entries"]}
+    history = entries[claim.id]["history"]
+    assert history, "the claim's own declaration is in its history"
+    assert all(h["data"].get("description") != "别人的草稿" for h in history)
+    assert all((h["by"] or {}).get("name") != org.people["m2_a1"].name for h in history)

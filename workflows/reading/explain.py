@@ -160,9 +160,12 @@ def _gather(session: Session, evaluation: Evaluation, viewer: Principal | None, 
     report_ids = [c.report_id for c in claims if c.report_id is not None]
     reports = {r.id: r for r in session.scalars(select(SupervisionReport).where(SupervisionReport.id.in_(report_ids)))} \
         if report_ids else {}
-    events = list(session.scalars(select(AuditEvent).where(
+    # A claim's history is its evaluation's: every claim event names its evaluation, and only
+    # those of this one count (an id alone once matched other members' deleted claims).
+    events = [e for e in session.scalars(select(AuditEvent).where(
         AuditEvent.object_type == "claim", AuditEvent.object_id.in_([str(c.id) for c in claims]),
-        AuditEvent.action.in_(CLAIM_EVENTS)).order_by(AuditEvent.id))) if claims else []
+        AuditEvent.quarter_id == evaluation.quarter_id, AuditEvent.action.in_(CLAIM_EVENTS)).order_by(AuditEvent.id))
+        if _audit_data(e.data).get("evaluation_id") == evaluation.id] if claims else []
     steps = list(session.scalars(select(AuditEvent).where(
         AuditEvent.instance_id == evaluation.instance_id, AuditEvent.action == "task.completed")
         .order_by(AuditEvent.id))) if evaluation.instance_id else []
