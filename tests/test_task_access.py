@@ -76,3 +76,26 @@ def test_nobody_sees_a_task_about_themselves(db_session, org, every_kind_of_task
             if principal.user_id in access.excluded_ids(task.excluded_users):
                 assert not (access.may_see(principal, task) or access.may_act(principal, task)
                             or access.in_pool(principal, task))
+
+
+def test_a_pool_leaves_out_everyone_it_decides_on_and_goes_up_when_nobody_is_left(db_session, org):
+    """`pool_for`: a reviewer's task on m1_a1 goes to a1's reviewers; on both reviewers' own parts to
+    the party office; on the office holder's part too, to the leading group; and a secretary's
+    task never goes to a secretary it decides on."""
+    class Instance:
+        branch_id, subject_person_id, subject_user_id = org.branches["a1"].id, org.people["m1_a1"].id, None
+
+    p = org.people
+    plain = access.pool_for(db_session, "reviewer", Instance)
+    assert (plain["role"], plain["branch_id"], plain["escalated"]) == ("reviewer", Instance.branch_id, False)
+    assert access.excluded_ids(plain["excluded_users"]) == {org.users["m1_a1"].id}
+    both = access.pool_for(db_session, "reviewer", Instance, subjects={p["rev_a1"].id, p["rev2_a1"].id})
+    assert (both["role"], both["branch_id"], both["escalated"]) == ("party_office", None, True)
+    assert access.excluded_ids(both["excluded_users"]) == {org.users["rev_a1"].id, org.users["rev2_a1"].id}
+    higher = access.pool_for(db_session, "reviewer", Instance,
+                             subjects={p["rev_a1"].id, p["rev2_a1"].id, p["office"].id})
+    assert (higher["role"], higher["escalated"]) == ("leading_group", True)
+    assert org.users["office"].id in access.excluded_ids(higher["excluded_users"])
+    secretary = access.pool_for(db_session, "secretary", Instance, subjects={p["sec_a1"].id})
+    assert org.users["sec_a1"].id in access.excluded_ids(secretary["excluded_users"])
+    assert (secretary["role"], secretary["escalated"]) == ("party_office", True)  # a1 has one secretary
