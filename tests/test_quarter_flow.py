@@ -12,14 +12,16 @@ from models.evaluation import (
     Claim,
     Evaluation,
     FollowUp,
+    Notice,
     Notification,
     Quarter,
     SupervisionReport,
 )
+from models.people import Role, RoleAssignment
 from models.process import HumanTask, InstanceStatus, ProcessInstance, TaskState
 from tests import quarter_helpers as qh
-from workflows.engine import jobs, tx
-from workflows.errors import QuarterLocked, TaskNotReady, WindowClosed
+from workflows.engine import access, jobs, tx
+from workflows.errors import NotAllowed, QuarterLocked, TaskNotReady, WindowClosed
 from workflows.quarter import appeals, evaluation, followups, reports
 
 
@@ -326,3 +328,38 @@ def test_a_report_with_an_unknown_standard_gets_a_field_error(db_session, org, e
                        text="情况说明", suggested_standard_id=bad)
     assert "suggested_standard_id" in excinfo.value.field_errors
     db_session.rollback()
+
+
+def test_a_discipline_members_own_concern_is_decided_by_somebody_else(db_session, org, env, clock):
+    """disc_a1 raises a concern about a colleague's score: the decision task leaves disc_a1 out and,
+    a1 having no other discipline member, goes up to the party office."""
+    q = env
+    _post_everything(db_session, q, clock)
+    target = org.people["m1_a1"]
+    ev = qh.evaluation_of(db_session, q.id, target.id)
+    tx.run(db_session, appeals.file_appeal, qh.who(db_session, "disc_a1"), ev.id, kind="concern",
+           text="该同志本季度有一次值班缺勤未扣分。")
+    [decision] = qh.tasks(db_session, "appeal_decision", person_id=target.id)
+    assert org.users["disc_a1"].id in access.excluded_ids(decision.excluded_users)
+    assert (decision.role, decision.escalated) == ("party_office", True)
+    with pytest.raises(NotAllowed):
+        tx.run(db_session, appeals.decide, qh.who(db_session, "disc_a1"), decision.id, decision="upheld", reason="我说的对")
+    tx.run(db_session, appeals.decide, qh.who(db_session, "office"), decision.id, decision="dismissed",
+           reason="经查排班表，当日轮休。")
+
+
+def test_a_secretary_never_holds_the_interview_of_their_own_branch(db_session, org, env, clock):
+    """约谈支部书记 of a1 goes to the leading group, but never to a1's secretary, even when the
+    secretary also sits on the leading group."""
+    q = env
+    db_session.add(RoleAssignment(user_id=org.users["sec_a1"].id, role=Role.LEADING_GROUP.value, branch_id=None,
+                                  scope_key=RoleAssignment.scope_key_for(None)))
+    db_session.commit()
+    notice = Notice(quarter_id=q.id, data={"follow_ups": [{"kind": "secretary_interview",
+                                                           "branch_id": org.branches["a1"].id}]})
+    tx.run(db_session, followups.start_for_notice, notice, actor_user_id=None)
+    [interview] = qh.tasks(db_session, "follow_up", quarter_id=q.id)
+    assert interview.role == "leading_group"
+    assert org.users["sec_a1"].id in access.excluded_ids(interview.excluded_users)
+    assert not access.may_act(qh.who(db_session, "sec_a1"), interview)
+    assert access.may_act(qh.who(db_session, "leader"), interview)

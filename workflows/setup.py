@@ -37,11 +37,19 @@ STATUS_MODELS = {
 }
 
 
+# A form -> who a task of it decides on, when that is more than its instance's subject: they are
+# left out of its pool (`workflows.engine.access.pool_for`).
+SUBJECTS = {
+    "appeal_decision": appeals.decision_subjects,
+    "follow_up": followups.subjects,
+}
+
+
 def configure() -> None:
     """Make the engine know the quarter's forms, operators and external messages; install the
     session hooks. Idempotent."""
     registry.configure(forms=forms.FORMS, operators=OPERATORS, external_messages=forms.EXTERNAL_MESSAGES,
-                       status_models=STATUS_MODELS)
+                       status_models=STATUS_MODELS, subjects=SUBJECTS)
     locking.install()
     evidence.install()
     tokens.install()

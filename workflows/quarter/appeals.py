@@ -24,6 +24,7 @@ from models.evaluation import (
     Evaluation,
     SupervisionReport,
 )
+from models.people import User
 from models.permissions import Principal, Target, can
 from models.process import Message, ProcessInstance
 from workflows.engine import instances, spiff, user_tasks
@@ -103,6 +104,17 @@ def open_appeal_for(session: Session, instance: ProcessInstance) -> Appeal | Non
         query = select(Appeal).join(Evaluation, Appeal.evaluation_id == Evaluation.id).where(
             Evaluation.instance_id == instance.id)
     return session.scalar(query.where(Appeal.status == AppealStatus.OPEN).order_by(Appeal.id).limit(1))
+
+
+def decision_subjects(session: Session, instance: ProcessInstance, item: int | None) -> set[int] | None:
+    """Who an appeal decision decides on, and so may never take it: the member whose score it is
+    and whoever raised it (a discipline member's own concern goes to another holder, or up)."""
+    appeal = session.get(Appeal, item) if item is not None else open_appeal_for(session, instance)
+    if appeal is None:
+        return None
+    evaluation = session.get(Evaluation, appeal.evaluation_id)
+    raiser = session.scalar(select(User.person_id).where(User.id == appeal.submitted_by))
+    return {p for p in (evaluation.person_id if evaluation else None, raiser, instance.subject_person_id) if p is not None}
 
 
 def decide(session: Session, actor: Principal, task_id: int, *, decision: str, reason: str) -> user_tasks.Completion:

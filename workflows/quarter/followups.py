@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from models import audit
 from models.clock import now
-from models.evaluation import Evaluation, FollowUp, FollowUpStatus, Notice
-from models.people import Role
+from models.evaluation import Evaluation, FollowUp, FollowUpKind, FollowUpStatus, Notice
+from models.people import Role, RoleAssignment, User
 from models.permissions import Principal
+from models.process import ProcessInstance
 from workflows.engine import instances, spiff, user_tasks
 from workflows.errors import NotFound, ValidationFailed
 from workflows.i18n import N_
@@ -51,6 +52,21 @@ def start_for_notice(session: Session, notice: Notice, *, actor_user_id: int | N
         follow_up.instance_id = instance.id
         started += 1
     return started
+
+
+def subjects(session: Session, instance: ProcessInstance, item: int | None) -> set[int] | None:
+    """Who a follow-up is about, and so may never hold it: its member; for an interview of a
+    branch secretary (约谈支部书记) or a criticism of a branch, every secretary of that branch, even
+    one who also sits on the leading group."""
+    follow_up = session.get(FollowUp, instance.object_id)
+    if follow_up is None:
+        return None
+    people = {follow_up.person_id} if follow_up.person_id is not None else set()
+    if follow_up.kind in (FollowUpKind.SECRETARY_INTERVIEW, FollowUpKind.CRITICISM_NOTICE) and follow_up.branch_id:
+        people |= set(session.scalars(select(User.person_id).join(RoleAssignment, RoleAssignment.user_id == User.id).where(
+            RoleAssignment.role == Role.SECRETARY.value, RoleAssignment.branch_id == follow_up.branch_id,
+            User.person_id.is_not(None))))
+    return people
 
 
 def complete(session: Session, actor: Principal, task_id: int, *, record: str, done_on: date | None = None) -> user_tasks.Completion:
